@@ -1,0 +1,29 @@
+"""User-facing errors: each one says what is wrong and how to fix it, in one line.
+
+Library code raises these; the CLI prints `error: <message>` and exits 2 (the full
+traceback only with --debug). Anything else escaping is a bug in mobilekit.
+"""
+
+from __future__ import annotations
+
+
+class MobilekitError(Exception):
+    """A problem the user can act on. `fix` is the suggestion appended to the message."""
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}; {fix}" if fix else problem)
+
+
+class UnknownModelError(MobilekitError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return Exception.__str__(self)
+
+
+class WeightsError(MobilekitError):
+    """A weights file or checkpoint that cannot be read or does not fit the model."""
+
+
+class ShapeError(MobilekitError, ValueError):
+    """An input of the wrong shape for a model or artifact."""
