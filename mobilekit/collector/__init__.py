@@ -1,0 +1,1 @@
+"""The collector: wire schemas, HTTP server, storage, reports and the dashboard."""

@@ -1,0 +1,288 @@
+"""The wire format: the one source of truth for what crosses the network.
+
+Device reports (phones and hosts -> collector) and artifact manifests (converter -> apps)
+are versioned pydantic models. `python -m mobilekit.collector.wire` exports their JSON
+Schema and the golden example payloads to mobilekit/collector/schemas/, where the Java
+(android_app/benchcore) and Swift (ios_app/BenchCore) tests read them; tests/test_wire_schema.py
+keeps the checked-in files equal to what these models produce.
+
+Conventions: snake_case keys, times in ISO 8601 UTC, durations in milliseconds (`_ms`),
+sizes in bytes or MiB as the key says, unknown keys rejected (a typo is an error, not data loss).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+REPORT_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION = 1
+SCHEMA_DIR = Path(__file__).with_name("schemas")
+
+TARGETS = ("ane", "coreml-gpu", "coreml-cpu", "xnnpack", "ptl", "tflite", "onnx", "et-coreml")
+RUNTIMES = ("coreml", "executorch", "pytorch-lite", "litert", "onnxruntime", "pytorch")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------------------- manifest
+class InputSpec(_Strict):
+    name: str = Field(description="Input tensor name in the artifact")
+    shape: list[int] = Field(description="Static shape, e.g. [1, 16, 3, 224, 224]")
+    layout: str = Field("BTCHW", description="Axis order of `shape`")
+    dtype: Literal["float32", "float16", "int8", "uint8"] = "float32"
+    color: Literal["RGB", "BGR"] = "RGB"
+    scale: float = Field(1 / 255, description="Pixel value multiplier applied before mean/std")
+    mean: list[float]
+    std: list[float]
+    frame_sampling: str = Field("tsn", description="tsn: one frame per equal segment (centre at "
+                                                   "inference); consecutive: streaming models")
+
+
+class OutputSpec(_Strict):
+    name: str
+    shape: list[int]
+    kind: Literal["logits", "state"] = "logits"
+
+
+class Validation(_Strict):
+    status: Literal["passed", "failed", "skipped"]
+    reason: Optional[str] = Field(None, description="Why skipped or failed, e.g. 'needs macOS'")
+    runtime: Optional[str] = Field(None, description="Host runtime used, e.g. 'executorch 1.5.1'")
+    samples: Optional[int] = Field(None, description="Random clips compared against eager PyTorch")
+    max_abs_diff: Optional[float] = None
+    mean_abs_diff: Optional[float] = None
+    top1_agreement: Optional[float] = Field(None, ge=0, le=1)
+    tolerance: Optional[float] = None
+    host_latency_ms: Optional[float] = Field(None, description="Median host latency, batch 1")
+
+
+class Quantization(_Strict):
+    scheme: str = Field(description="e.g. int8, int8-dynamic, w8, palettize4, dynamic-int8")
+    tool: str = Field(description="Library that quantized, e.g. 'torchao pt2e + XNNPACKQuantizer'")
+    calibration: Optional[str] = Field(None, description="Calibration source, e.g. 'synthetic'")
+    calibration_samples: Optional[int] = None
+    report: dict = Field(default_factory=dict, description="Size/latency/agreement before vs after")
+
+
+class ArtifactManifest(_Strict):
+    schema_version: Literal[1] = MANIFEST_SCHEMA_VERSION
+    model: str
+    family: Optional[str] = None
+    num_classes: int
+    classes: Optional[list[str]] = Field(None, description="Class labels in logit order, if known")
+    input: InputSpec
+    outputs: list[OutputSpec] = Field(min_length=1)
+    target: Literal[TARGETS]
+    runtime: Literal[RUNTIMES]
+    compute_units: str = Field(description="cpuAndNeuralEngine, cpuAndGPU, cpuOnly, cpu")
+    delegate: Optional[str] = Field(None, description="ExecuTorch delegate, e.g. xnnpack, coreml")
+    precision: Literal["fp32", "fp16", "int8", "mixed"]
+    quantization: Optional[Quantization] = None
+    file: str = Field(description="The artifact's file name inside its folder")
+    size_bytes: int = Field(ge=0)
+    sha256: str
+    created_at: datetime
+    tools: dict[str, str] = Field(description="Versions of torch, the converter and runtime")
+    validation: Validation
+    conversion: dict = Field(default_factory=dict, description="seconds, rewrites applied, notes")
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        if not _SHA256.match(v):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
+        return v
+
+
+# ------------------------------------------------------------------------------- report
+class Device(_Strict):
+    kind: Literal["phone", "tablet", "host"] = "phone"
+    make: str = Field(description="Apple, Google, samsung, ... (Build.MANUFACTURER)")
+    model: str = Field(description="Marketing or build model, e.g. 'Pixel 8', 'iPhone 15 Pro'")
+    model_identifier: Optional[str] = Field(None, description="e.g. iPhone16,1 or Build.DEVICE")
+    os: str = Field(description="iOS, Android, Linux, macOS")
+    os_version: str
+    chip: Optional[str] = Field(None, description="SoC or CPU, e.g. 'A17 Pro', 'Tensor G3'")
+    cpu_cores: Optional[int] = Field(None, ge=1)
+    ram_mb: Optional[int] = Field(None, ge=1)
+
+
+class App(_Strict):
+    name: str = Field(description="mobilekit-ios, mobilekit-android, mobilekit-host")
+    version: str
+    runtime: Literal[RUNTIMES]
+    runtime_version: str
+
+
+class ArtifactRef(_Strict):
+    model: str
+    target: Literal[TARGETS]
+    sha256: str
+    artifact_id: Optional[str] = Field(None, description="Collector id when downloaded from it")
+    precision: Optional[str] = None
+    quantization: Optional[str] = None
+
+    _sha = field_validator("sha256")(ArtifactManifest._sha.__func__)
+
+
+class RunConfig(_Strict):
+    compute_units: str = Field(description="cpuOnly, cpuAndGPU, cpuAndNeuralEngine, all, cpu")
+    threads: Optional[int] = Field(None, ge=1, description="CPU threads, where the runtime takes it")
+    warmup: int = Field(ge=0)
+    iterations: int = Field(ge=1)
+    batch_size: int = Field(1, ge=1)
+
+
+class Stats(_Strict):
+    min: float = Field(ge=0)
+    median: float = Field(ge=0)
+    mean: float = Field(ge=0)
+    p90: float = Field(ge=0)
+    std: float = Field(ge=0)
+    max: Optional[float] = Field(None, ge=0)
+    trimmed_mean: Optional[float] = Field(None, ge=0, description="Mean without the top and "
+                                                                  "bottom 10%")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.min <= self.median <= self.p90:
+            raise ValueError("stats must satisfy min <= median <= p90")
+        return self
+
+
+class Results(_Strict):
+    compile_ms: Optional[float] = Field(None, ge=0, description="On-device compile (Core ML)")
+    load_ms: float = Field(ge=0)
+    first_inference_ms: float = Field(ge=0)
+    latency_ms: Stats = Field(description="Statistics of the timed iterations")
+    latencies_ms: Optional[list[float]] = Field(None, description="Every timed latency, in order")
+    peak_memory_mb: Optional[float] = Field(None, ge=0)
+
+
+class Thermal(_Strict):
+    before: Optional[str] = Field(None, description="iOS ProcessInfo.ThermalState or Android "
+                                                    "PowerManager thermal status name")
+    after: Optional[str] = None
+
+
+class DeviceReport(_Strict):
+    schema_version: Literal[1] = REPORT_SCHEMA_VERSION
+    report_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+                           description="Idempotency key: a retry sends the same id")
+    created_at: datetime = Field(description="When the run finished (UTC)")
+    device: Device
+    app: App
+    artifact: ArtifactRef
+    config: RunConfig
+    results: Optional[Results] = None
+    thermal: Optional[Thermal] = None
+    error: Optional[str] = Field(None, description="Set for a failed run; results is then null")
+
+    @model_validator(mode="after")
+    def _results_or_error(self):
+        if (self.results is None) == (self.error is None):
+            raise ValueError("a report carries either results or an error, not both or neither")
+        return self
+
+
+# ------------------------------------------------------------------------------ goldens
+_SHA_A = "3f" * 32
+_SHA_B = "a1" * 32
+
+
+def golden_payloads() -> dict[str, dict]:
+    """Example payloads every client must produce in this exact shape."""
+    stats = dict(min=3.91, median=4.12, mean=4.2, p90=4.55, std=0.21, max=5.02, trimmed_mean=4.15)
+    ios = dict(
+        schema_version=1, report_id="ios-5b2f7c1e-9d4a-4e2b-8f61-0c3a9e7d2b10",
+        created_at="2026-11-20T10:15:30Z",
+        device=dict(kind="phone", make="Apple", model="iPhone 15 Pro", model_identifier="iPhone16,1",
+                    os="iOS", os_version="18.1", chip="A17 Pro", cpu_cores=6, ram_mb=8192),
+        app=dict(name="mobilekit-ios", version="0.1.0", runtime="coreml", runtime_version="iOS 18.1"),
+        artifact=dict(model="vlf_b0", target="ane", sha256=_SHA_A, artifact_id="vlf_b0-ane-3f3f3f3f",
+                      precision="fp16", quantization=None),
+        config=dict(compute_units="cpuAndNeuralEngine", threads=None, warmup=10, iterations=100, batch_size=1),
+        results=dict(compile_ms=812.5, load_ms=143.2, first_inference_ms=18.7, latency_ms=stats,
+                     latencies_ms=[4.12, 3.91, 4.55, 5.02, 4.2], peak_memory_mb=212.4),
+        thermal=dict(before="nominal", after="fair"),
+        error=None,
+    )
+    android = dict(
+        schema_version=1, report_id="android-0e6a2d14-77c3-4b51-9a0f-5d8e1c2b3a49",
+        created_at="2026-11-20T11:02:03Z",
+        device=dict(kind="phone", make="Google", model="Pixel 8", model_identifier="shiba",
+                    os="Android", os_version="15", chip="Tensor G3", cpu_cores=9, ram_mb=7864),
+        app=dict(name="mobilekit-android", version="0.1.0", runtime="executorch", runtime_version="1.5.1"),
+        artifact=dict(model="vlf_b0", target="xnnpack", sha256=_SHA_B, artifact_id=None,
+                      precision="fp32", quantization=None),
+        config=dict(compute_units="cpu", threads=4, warmup=10, iterations=100, batch_size=1),
+        results=dict(compile_ms=None, load_ms=95.0, first_inference_ms=61.2,
+                     latency_ms=dict(min=41.0, median=43.5, mean=44.1, p90=47.9, std=2.3, max=52.0,
+                                     trimmed_mean=43.8),
+                     latencies_ms=None, peak_memory_mb=180.0),
+        thermal=dict(before="none", after="light"),
+        error=None,
+    )
+    failed = dict(
+        schema_version=1, report_id="android-failed-1c9b8e77-2a3d-4f10-b6e5-93d0c4a1f2e8",
+        created_at="2026-11-20T11:05:00Z",
+        device=android["device"], app=android["app"],
+        artifact=dict(model="x3d_xs", target="xnnpack", sha256=_SHA_B, artifact_id=None,
+                      precision="fp32", quantization=None),
+        config=dict(compute_units="cpu", threads=4, warmup=10, iterations=100, batch_size=1),
+        results=None, thermal=None,
+        error="load failed: Error 0x20 (NotSupported) loading method forward",
+    )
+    manifest = dict(
+        schema_version=1, model="vlf_b0", family="vlf", num_classes=254, classes=None,
+        input=dict(name="video", shape=[1, 16, 3, 224, 224], layout="BTCHW", dtype="float32",
+                   color="RGB", scale=1 / 255, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225],
+                   frame_sampling="tsn"),
+        outputs=[dict(name="logits", shape=[1, 254], kind="logits")],
+        target="xnnpack", runtime="executorch", compute_units="cpu", delegate="xnnpack",
+        precision="fp32", quantization=None, file="model.pte", size_bytes=44123456, sha256=_SHA_B,
+        created_at="2026-11-20T09:00:00Z",
+        tools={"torch": "2.13.0", "executorch": "1.5.1", "mobilekit": "0.1.0"},
+        validation=dict(status="passed", reason=None, runtime="executorch 1.5.1", samples=3,
+                        max_abs_diff=2.1e-05, mean_abs_diff=3.0e-06, top1_agreement=1.0,
+                        tolerance=1e-3, host_latency_ms=352.0),
+        conversion={"seconds": 41.2, "rewrites": ["decompose_layer_norms"], "notes": []},
+    )
+    return {
+        "report_ios_ane.json": ios,
+        "report_android_xnnpack.json": android,
+        "report_failed.json": failed,
+        "manifest_xnnpack.json": manifest,
+    }
+
+
+def export_schemas(out_dir: Path = SCHEMA_DIR) -> list[Path]:
+    """Write the JSON Schemas and golden payloads (validated through the models)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "golden").mkdir(exist_ok=True)
+    written = []
+    for name, model in (("report", DeviceReport), ("manifest", ArtifactManifest)):
+        path = out_dir / f"{name}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    for fname, payload in golden_payloads().items():
+        model = ArtifactManifest if fname.startswith("manifest") else DeviceReport
+        canonical = model.model_validate(payload).model_dump(mode="json")
+        path = out_dir / "golden" / fname
+        path.write_text(json.dumps(canonical, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in export_schemas():
+        print(p)
