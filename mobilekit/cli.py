@@ -16,6 +16,10 @@ from mobilekit.errors import MobilekitError
 # One module per command (or group of related commands); each exposes `commands`.
 COMMAND_MODULES = [
     "models",
+    "train",
+    "bench",
+    "collect",
+    "android",
 ]
 
 

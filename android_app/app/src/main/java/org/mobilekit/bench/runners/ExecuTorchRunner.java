@@ -1,0 +1,55 @@
+package org.mobilekit.bench.runners;
+
+import java.io.File;
+import org.mobilekit.bench.BuildConfig;
+import org.mobilekit.benchcore.InputTensor;
+import org.mobilekit.benchcore.ModelRunner;
+import org.pytorch.executorch.EValue;
+import org.pytorch.executorch.Module;
+import org.pytorch.executorch.Tensor;
+
+/** .pte through ExecuTorch (org.pytorch:executorch-android), XNNPACK delegate on the CPU. */
+public final class ExecuTorchRunner implements ModelRunner {
+  private Module module;
+  private EValue input;
+
+  @Override
+  public String runtime() {
+    return "executorch";
+  }
+
+  @Override
+  public String runtimeVersion() {
+    return BuildConfig.EXECUTORCH_VERSION;
+  }
+
+  @Override
+  public void load(File modelFile, InputTensor in, int threads) {
+    // mmap: the program's weights are paged in, not copied (as the runtime's own benchmark does)
+    module = Module.load(modelFile.getAbsolutePath(), Module.LOAD_MODE_MMAP, threads);
+    // Load the method now, so that load_ms holds it and the first forward() does not.
+    int status = module.loadMethod("forward");
+    if (status != 0) {
+      throw new IllegalStateException(String.format("Error 0x%x loading method forward "
+          + "(the .pte needs a newer runtime or an operator this build lacks; see logcat "
+          + "tag ExecuTorch)", status));
+    }
+    input = EValue.from(Tensor.fromBlob(in.data, in.shape));
+  }
+
+  @Override
+  public void run() {
+    EValue[] out = module.forward(input);
+    if (out.length == 0) {
+      throw new IllegalStateException("forward returned no outputs (see logcat tag ExecuTorch)");
+    }
+  }
+
+  @Override
+  public void close() {
+    if (module != null) {
+      module.destroy();
+      module = null;
+    }
+  }
+}

@@ -1,0 +1,86 @@
+package org.mobilekit.bench.runners;
+
+import java.io.File;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.HashMap;
+import java.util.Map;
+import org.mobilekit.benchcore.InputTensor;
+import org.mobilekit.benchcore.ModelRunner;
+import org.tensorflow.lite.DataType;
+import org.tensorflow.lite.Interpreter;
+import org.tensorflow.lite.Tensor;
+import org.tensorflow.lite.TensorFlowLite;
+
+/**
+ * .tflite through LiteRT's Interpreter (com.google.ai.edge.litert), CPU with XNNPACK. A
+ * static-int8 model takes int8 input: the float clip is quantized once at load with the input
+ * tensor's scale and zero point, so run() is inference only.
+ */
+public final class LiteRtRunner implements ModelRunner {
+  private Interpreter interpreter;
+  private ByteBuffer input;
+  private final Map<Integer, Object> outputs = new HashMap<>();
+
+  @Override
+  public String runtime() {
+    return "litert";
+  }
+
+  @Override
+  public String runtimeVersion() {
+    return TensorFlowLite.runtimeVersion();
+  }
+
+  @Override
+  public void load(File modelFile, InputTensor in, int threads) {
+    Interpreter.Options options = new Interpreter.Options();
+    if (threads > 0) {
+      options.setNumThreads(threads);
+    }
+    interpreter = new Interpreter(modelFile, options);
+    Tensor t = interpreter.getInputTensor(0);
+    if (t.numElements() != in.numel()) {
+      throw new IllegalArgumentException("the model's input has " + t.numElements()
+          + " elements (shape " + java.util.Arrays.toString(t.shape()) + ") but the manifest "
+          + "describes " + in.numel() + "; re-convert the artifact");
+    }
+    input = ByteBuffer.allocateDirect(t.numBytes()).order(ByteOrder.nativeOrder());
+    DataType type = t.dataType();
+    float scale = t.quantizationParams().getScale();
+    int zero = t.quantizationParams().getZeroPoint();
+    for (float v : in.data) {
+      if (type == DataType.FLOAT32) {
+        input.putFloat(v);
+      } else if (type == DataType.INT8) {
+        input.put((byte) Math.max(-128, Math.min(127, Math.round(v / scale) + zero)));
+      } else if (type == DataType.UINT8) {
+        input.put((byte) Math.max(0, Math.min(255, Math.round(v / scale) + zero)));
+      } else {
+        throw new IllegalArgumentException("input type " + type + " is not supported; "
+            + "convert with float32, int8 or uint8 input");
+      }
+    }
+    for (int i = 0; i < interpreter.getOutputTensorCount(); i++) {
+      Tensor o = interpreter.getOutputTensor(i);
+      outputs.put(i, ByteBuffer.allocateDirect(o.numBytes()).order(ByteOrder.nativeOrder()));
+    }
+  }
+
+  @Override
+  public void run() {
+    input.rewind();
+    for (Object o : outputs.values()) {
+      ((ByteBuffer) o).rewind();
+    }
+    interpreter.runForMultipleInputsOutputs(new Object[] {input}, outputs);
+  }
+
+  @Override
+  public void close() {
+    if (interpreter != null) {
+      interpreter.close();
+      interpreter = null;
+    }
+  }
+}

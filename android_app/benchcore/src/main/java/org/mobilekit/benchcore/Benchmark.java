@@ -1,0 +1,105 @@
+package org.mobilekit.benchcore;
+
+import java.io.File;
+
+/**
+ * The benchmark loop: load (timed), one first inference (timed on its own: it includes lazy
+ * initialisation, e.g. XNNPACK packing weights), warm-up runs (untimed), then timed runs, each
+ * measured with System.nanoTime around the runner's run() alone.
+ */
+public final class Benchmark {
+  private Benchmark() {}
+
+  /** Reads the process's memory in MiB (Android: PSS), or returns a negative number if unknown. */
+  public interface MemoryProbe {
+    double currentMb();
+  }
+
+  /** Reports progress to a UI; called from the benchmark thread. */
+  public interface Progress {
+    void onPhase(String phase, int done, int total);
+  }
+
+  public static final class Result {
+    public final double loadMs;
+    public final double firstInferenceMs;
+    public final double[] latenciesMs;
+    public final LatencyStats stats;
+    /** Highest memory reading during the run, or null when no probe was given. */
+    public final Double peakMemoryMb;
+
+    Result(double loadMs, double firstInferenceMs, double[] latenciesMs, Double peakMemoryMb) {
+      this.loadMs = loadMs;
+      this.firstInferenceMs = firstInferenceMs;
+      this.latenciesMs = latenciesMs;
+      this.stats = LatencyStats.of(latenciesMs);
+      this.peakMemoryMb = peakMemoryMb;
+    }
+  }
+
+  /** A failure in one phase; the message starts with the phase, like "load failed: ...". */
+  public static final class BenchmarkException extends Exception {
+    public BenchmarkException(String phase, Throwable cause) {
+      super(phase + " failed: " + describe(cause), cause);
+    }
+
+    private static String describe(Throwable t) {
+      String msg = t.getMessage();
+      return msg == null || msg.isEmpty() ? t.getClass().getSimpleName() : msg;
+    }
+  }
+
+  public static Result run(ModelRunner runner, File modelFile, InputTensor input,
+      RunConfig config, MemoryProbe memory, Progress progress) throws BenchmarkException {
+    double[] peak = {-1};
+    long t0 = System.nanoTime();
+    try {
+      runner.load(modelFile, input, config.threads);
+    } catch (Exception | LinkageError e) { // LinkageError: a missing native library
+      throw new BenchmarkException("load", e);
+    }
+    double loadMs = (System.nanoTime() - t0) / 1e6;
+    sample(memory, peak);
+
+    double firstMs;
+    try {
+      long t1 = System.nanoTime();
+      runner.run();
+      firstMs = (System.nanoTime() - t1) / 1e6;
+      sample(memory, peak);
+      for (int i = 0; i < config.warmup; i++) {
+        if (progress != null) {
+          progress.onPhase("warmup", i, config.warmup);
+        }
+        runner.run();
+      }
+    } catch (Exception e) {
+      throw new BenchmarkException("inference", e);
+    }
+
+    double[] latencies = new double[config.iterations];
+    try {
+      for (int i = 0; i < config.iterations; i++) {
+        if (progress != null) {
+          progress.onPhase("timed", i, config.iterations);
+        }
+        long start = System.nanoTime();
+        runner.run();
+        latencies[i] = (System.nanoTime() - start) / 1e6;
+      }
+    } catch (Exception e) {
+      throw new BenchmarkException("inference", e);
+    }
+    sample(memory, peak);
+    if (progress != null) {
+      progress.onPhase("done", config.iterations, config.iterations);
+    }
+    return new Result(loadMs, firstMs, latencies, peak[0] >= 0 ? peak[0] : null);
+  }
+
+  private static void sample(MemoryProbe memory, double[] peak) {
+    if (memory != null) {
+      peak[0] = Math.max(peak[0], memory.currentMb());
+    }
+  }
+}

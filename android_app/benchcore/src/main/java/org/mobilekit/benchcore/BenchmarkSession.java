@@ -1,0 +1,132 @@
+package org.mobilekit.benchcore;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.time.Instant;
+import java.util.Map;
+
+/**
+ * One benchmark of one artifact folder, the same for the UI and the headless activity: read
+ * the manifest, check the model file's sha256, pick the runner, run the loop, build the report
+ * (a failed run still gives a report, with its error), write it to {@code result.json} in the
+ * output folder and hand it to the queue, which posts it when a collector is configured.
+ */
+public final class BenchmarkSession {
+  /** Creates the runner for a manifest's runtime (the app knows the Android runtimes). */
+  public interface RunnerFactory {
+    /** @throws IllegalArgumentException naming the runtime when the app has no runner for it */
+    ModelRunner create(Manifest manifest);
+  }
+
+  /** The OS's thermal state name, or null when it gives none. */
+  public interface ThermalProbe {
+    String current();
+  }
+
+  /** Everything a session needs besides the artifact. */
+  public static final class Options {
+    public RunConfig config = RunConfig.cpu(0, 10, 100);
+    public DeviceInfo device;
+    public String appVersion = "0.1.0";
+    /** Collector id when the artifact was downloaded from it, else null. */
+    public String artifactId;
+    /** Write every timed latency into the report (latencies_ms), not only the statistics. */
+    public boolean includeLatencies = true;
+    public ThermalProbe thermal;
+    public Benchmark.MemoryProbe memory;
+    public Benchmark.Progress progress;
+  }
+
+  public static final class Outcome {
+    public final Map<String, Object> report;
+    public final String reportId;
+    public final String json;
+    public final File resultFile;
+    /** What posting did; remaining > 0 means queued for later. */
+    public final ReportQueue.FlushResult delivery;
+
+    Outcome(Map<String, Object> report, String json, File resultFile,
+        ReportQueue.FlushResult delivery) {
+      this.report = report;
+      this.reportId = (String) report.get("report_id");
+      this.json = json;
+      this.resultFile = resultFile;
+      this.delivery = delivery;
+    }
+
+    public boolean failed() {
+      return report.get("error") != null;
+    }
+  }
+
+  private BenchmarkSession() {}
+
+  /**
+   * Runs the benchmark and delivers its report.
+   *
+   * @param client the collector, or null to only write and queue the report
+   * @throws Manifest.ManifestException when the folder has no usable manifest (no report can
+   *     name the artifact then)
+   */
+  public static Outcome run(File artifactDir, RunnerFactory runners, Options opts,
+      File outputDir, ReportQueue queue, CollectorClient client)
+      throws Manifest.ManifestException, IOException {
+    Manifest manifest = Manifest.load(artifactDir);
+    File modelFile = manifest.modelFile(artifactDir);
+    String reportId = Report.newReportId();
+    String before = opts.thermal != null ? opts.thermal.current() : null;
+
+    Map<String, Object> results = null;
+    String error = null;
+    String runtime = manifest.runtime;
+    String runtimeVersion = "unknown";
+    ModelRunner runner = null;
+    try {
+      checkModelFile(manifest, modelFile);
+      runner = runners.create(manifest);
+      runtime = runner.runtime();
+      runtimeVersion = runner.runtimeVersion();
+      InputTensor input = InputTensor.fromManifest(manifest);
+      Benchmark.Result r = Benchmark.run(runner, modelFile, input, opts.config, opts.memory,
+          opts.progress);
+      results = Report.results(r, opts.includeLatencies);
+    } catch (Benchmark.BenchmarkException e) {
+      error = e.getMessage();
+    } catch (IllegalArgumentException | IOException e) {
+      error = "setup failed: " + e.getMessage();
+    } finally {
+      if (runner != null) {
+        runner.close();
+      }
+    }
+    String after = opts.thermal != null ? opts.thermal.current() : null;
+
+    Report.AppInfo app = new Report.AppInfo(Report.APP_NAME, opts.appVersion, runtime,
+        runtimeVersion);
+    Map<String, Object> report = Report.build(reportId, Instant.now(), opts.device, app,
+        Report.artifact(manifest, opts.artifactId), opts.config, results,
+        Report.thermal(before, after), error);
+    String json = Json.writePretty(report);
+
+    outputDir.mkdirs();
+    File resultFile = new File(outputDir, "result.json");
+    Files.write(resultFile.toPath(), json.getBytes(StandardCharsets.UTF_8));
+    ReportQueue.FlushResult delivery = queue.deliver(client, reportId, json);
+    return new Outcome(report, json, resultFile, delivery);
+  }
+
+  /** A truncated or stale push gives a clear error instead of a crash in native code. */
+  static void checkModelFile(Manifest manifest, File modelFile) throws IOException {
+    if (!modelFile.isFile()) {
+      throw new IOException("model file " + modelFile + " is missing; push the whole artifact "
+          + "folder (manifest.json and " + manifest.file + ")");
+    }
+    String actual = Sha256.of(modelFile);
+    if (!actual.equals(manifest.sha256)) {
+      throw new IOException("model file " + modelFile.getName() + " has sha256 " + actual
+          + " but the manifest says " + manifest.sha256 + "; push or download it again");
+    }
+  }
+}

@@ -1,0 +1,196 @@
+"""`convert()`: one model to one target, validated on the host, described by manifest.json."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import torch
+from torch import nn
+
+from converters.job import ConversionJob, quiet
+from converters.manifest import build_manifest, sha256_of, size_of, tool_versions, write_manifest
+from converters.source import INPUT_NAME, SourceModel, prepare_for_export, resolve_model
+from converters.targets import TARGETS, Target, get_target
+from mobilekit.errors import MobilekitError
+
+DEFAULT_OUT_ROOT = Path("artifacts")
+
+
+@dataclass
+class Artifact:
+    """A converted model: its folder, the model file inside it, the manifest, the seconds
+    the conversion itself took (validation excluded)."""
+
+    path: Path
+    file: Path
+    manifest: dict
+    seconds: float
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]
+
+    @property
+    def validation(self) -> dict:
+        return self.manifest["validation"]
+
+
+class ValidationFailed(MobilekitError):
+    """The artifact was written (status "failed" in its manifest) but does not match eager."""
+
+    def __init__(self, artifact: Artifact):
+        self.artifact = artifact
+        v = artifact.validation
+        super().__init__(f"{artifact.target} artifact does not match eager PyTorch: {v['reason']} "
+                         f"(kept for inspection in {artifact.path})",
+                         "try another target, or report the model with that folder")
+
+
+def _default_input_spec(src: SourceModel) -> dict:
+    from mobilekit.models.info import input_spec
+    from mobilekit.models.registry import IMAGENET_MEAN, IMAGENET_STD
+
+    card = src.card or {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "frame_sampling": "tsn"}
+    shape = src.input_shape
+    if len(shape) == 5:
+        spec = input_spec(card, shape[1], shape[3])
+        spec["shape"] = shape  # keeps non-square sizes and batch as given
+    else:  # a user module with another layout: record the shape, keep the normalisation
+        spec = input_spec(card, 1, 1)
+        spec.update(shape=shape, layout={4: "NCHW"}.get(len(shape), f"{len(shape)}-D"))
+    spec["name"] = INPUT_NAME
+    return spec
+
+
+def _validate(target: Target, model: nn.Module, src: SourceModel, file: Path, outputs: list,
+              samples: int, latency_runs: int, threads: int | None) -> dict:
+    from converters import validate as v
+
+    clips = v.random_clips(src.input_shape, samples)
+    if target.host_runtime:
+        from converters.runtimes import load_runtime
+
+        expected = v.eager_outputs(model, clips)
+        with quiet():
+            runtime = load_runtime(file, threads=threads)
+            return v.compare(runtime, clips, expected, target.precision, latency_runs)
+    if target.module == "coreml":
+        from converters.coreml import check_saved_spec
+
+        with quiet():
+            check_saved_spec(file, INPUT_NAME, src.input_shape, [(o["name"], o["shape"]) for o in outputs])
+        if platform.system() != "Darwin":
+            return {"status": "skipped", "reason": "needs macOS (saved spec checked: input/output "
+                                                   "names and shapes)"}
+        from converters.runtimes import CoreMLRuntime
+
+        expected = v.eager_outputs(model, clips)
+        with quiet():
+            runtime = CoreMLRuntime(file, threads, target.compute_units)
+            return v.compare(runtime, clips, expected, target.precision, latency_runs)
+    return {"status": "skipped", "reason": f"needs an Apple platform ({target.description})"}
+
+
+def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: str = "xnnpack",
+            out_dir: str | Path | None = None, example_input: torch.Tensor | None = None,
+            checkpoint: str | None = None, *, module: str | None = None,
+            input_shape: list[int] | None = None, num_classes=None, num_frames: int | None = None,
+            image_size: int | None = None, validate: bool = True, samples: int = 3,
+            latency_runs: int = 20, threads: int | None = None,
+            on_stage: Callable[[str], None] | None = None) -> Artifact:
+    """Convert a model to one target and write `out_dir/model.<ext>` + `out_dir/manifest.json`.
+
+    What to convert, one of: a zoo name (`num_classes`/`num_frames`/`image_size` override its
+    defaults), an nn.Module (with `example_input`, or built by `create_model`), a
+    mobilekit.train `checkpoint`, or `module="file.py:ClassName"` with `input_shape`.
+
+    The caller's model is never modified. With `validate`, the artifact runs on the host
+    runtime on `samples` seeded random clips against eager PyTorch (plus `latency_runs`
+    timed runs, median recorded); a difference above tolerance raises ValidationFailed
+    after the folder is written. Core ML validates with predict on macOS only; elsewhere
+    the saved spec is checked and validation is "skipped".
+    """
+    stage = on_stage or (lambda _s: None)
+    tgt = get_target(target)
+    src = resolve_model(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
+                        input_shape=input_shape, num_classes=num_classes, num_frames=num_frames,
+                        image_size=image_size)
+    stage("preparing")
+    model, out_names = prepare_for_export(src)
+    folder = Path(out_dir) if out_dir is not None else DEFAULT_OUT_ROOT / f"{src.name}-{tgt.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"model.{tgt.extension}"
+    job = ConversionJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt,
+                        path=file, input_name=INPUT_NAME, output_names=out_names)
+
+    stage("converting")
+    converter = importlib.import_module(f"converters.{tgt.module}")
+    t0 = time.perf_counter()
+    try:
+        with quiet():
+            extras = converter.convert(job)
+    except MobilekitError:
+        raise
+    except Exception as e:
+        from converters.diagnose import unsupported_op_error
+
+        others = [t for t in TARGETS if t != tgt.name and TARGETS[t].module != tgt.module][:4]
+        with quiet():
+            err = unsupported_op_error(e, model, src.example_input, tgt.name, src.name, others)
+        raise err from e
+    seconds = time.perf_counter() - t0
+
+    with torch.no_grad():
+        example_out = model(src.example_input)
+    outputs = [{"name": n, "shape": list(o.shape), "kind": "logits"} for n, o in zip(out_names, example_out)]
+    if validate:
+        stage("validating")
+        t1 = time.perf_counter()
+        validation = _validate(tgt, model, src, file, outputs, samples, latency_runs, threads)
+        extras["validation_seconds"] = round(time.perf_counter() - t1, 2)
+    else:
+        validation = {"status": "skipped", "reason": "validation disabled (--no-validate)"}
+
+    num_classes_out = outputs[0]["shape"][-1]
+    if src.classes is not None and len(src.classes) != num_classes_out:
+        extras.setdefault("notes", []).append(
+            f"{len(src.classes)} class names for {num_classes_out} logits: names dropped")
+        src.classes = None
+    manifest = build_manifest(
+        model=src.name, family=src.family, num_classes=num_classes_out, classes=src.classes,
+        input=_default_input_spec(src), outputs=outputs, target=tgt.name, runtime=tgt.runtime,
+        compute_units=tgt.compute_units, delegate=tgt.delegate, precision=tgt.precision,
+        quantization=None, file=file.name, size_bytes=size_of(file), sha256=sha256_of(file),
+        tools=tool_versions(tgt.module, tgt.delegate), validation=validation,
+        conversion={"seconds": round(seconds, 2), "source": src.origin, "config": src.config,
+                    **{"rewrites": [], "notes": []}, **extras},
+    )
+    write_manifest(folder, manifest)
+    artifact = Artifact(path=folder, file=file, manifest=manifest, seconds=seconds)
+    if validation["status"] == "failed":
+        raise ValidationFailed(artifact)
+    return artifact
+
+
+def convert_targets(model_or_name, targets: Iterable[str], out_root: str | Path | None = None,
+                    **kw) -> Iterator[tuple[str, Artifact | MobilekitError]]:
+    """Convert one model to several targets (`all` = every target), yielding (target, artifact
+    or the error) as each finishes, so one failing target does not stop the rest. Folders are
+    `out_root/<model>-<target>/`."""
+    names = list(TARGETS) if list(targets) == ["all"] else [get_target(t).name for t in targets]
+    src = resolve_model(model_or_name, checkpoint=kw.pop("checkpoint", None), module=kw.pop("module", None),
+                        example_input=kw.pop("example_input", None), input_shape=kw.pop("input_shape", None),
+                        num_classes=kw.pop("num_classes", None), num_frames=kw.pop("num_frames", None),
+                        image_size=kw.pop("image_size", None))
+    root = Path(out_root) if out_root is not None else DEFAULT_OUT_ROOT
+    for name in names:
+        try:
+            yield name, convert(src, name, root / f"{src.name}-{name}", **kw)
+        except MobilekitError as e:
+            yield name, e

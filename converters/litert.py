@@ -1,0 +1,17 @@
+"""`tflite`: LiteRT flatbuffer through litert-torch (torch.export based)."""
+
+from __future__ import annotations
+
+import torch
+
+from converters.job import ConversionJob
+
+
+def convert(job: ConversionJob) -> dict:
+    import litert_torch
+
+    with torch.no_grad():
+        # Passing the input as a keyword names it in the signature ("video", not "args_0").
+        edge_model = litert_torch.convert(job.model, sample_kwargs={job.input_name: job.example_input})
+    edge_model.export(str(job.path))
+    return {"rewrites": [], "notes": []}

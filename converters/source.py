@@ -1,0 +1,228 @@
+"""What to convert: a zoo model by name, a mobilekit.train checkpoint, a user's nn.Module
+(in memory or `path/to/file.py:ClassName`), resolved to one `SourceModel`.
+
+The model handed to a converter is always a deep copy in eval mode whose outputs are a
+tuple of tensors (named heads flattened in key order), so converters never touch the
+caller's module and every runtime sees the same output order.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mobilekit.errors import MobilekitError, ShapeError
+
+INPUT_NAME = "video"
+
+
+@dataclass
+class SourceModel:
+    """A model ready to convert: the module, an example input, and what the manifest says."""
+
+    module: nn.Module
+    example_input: torch.Tensor
+    name: str
+    family: str | None = None
+    card: dict = field(default_factory=dict)   # mean/std/frame_sampling for the input spec
+    classes: list[str] | None = None
+    config: dict | None = None                 # mobilekit_config, to rebuild the model
+    origin: str = "zoo"                        # zoo, checkpoint, module
+
+    @property
+    def input_shape(self) -> list[int]:
+        return list(self.example_input.shape)
+
+
+class FlatOutputs(nn.Module):
+    """Wraps a model so it returns a tuple of tensors: a dict of named heads becomes a tuple
+    in key order (torch.export, TorchScript and the runtimes all handle tuples the same)."""
+
+    def __init__(self, model: nn.Module, keys: list[str] | None):
+        super().__init__()
+        self.model = model
+        self.keys = keys
+
+    def forward(self, video: torch.Tensor):  # the argument's name is the input's name in LiteRT
+        out = self.model(video)
+        if self.keys is not None:
+            return tuple(out[k] for k in self.keys)
+        return out if isinstance(out, tuple) else (out,)
+
+
+def output_names(example_output: Any) -> list[str]:
+    """`logits` for one tensor, the head names for a dict, output_<i> for a tuple/list."""
+    if isinstance(example_output, torch.Tensor):
+        return ["logits"]
+    if isinstance(example_output, dict):
+        return [str(k) for k in example_output]
+    if isinstance(example_output, (tuple, list)):
+        return [f"output_{i}" for i in range(len(example_output))]
+    raise MobilekitError(f"the model returns {type(example_output).__name__}, not tensors",
+                         "return a tensor, a tuple of tensors or a dict of tensors from forward")
+
+
+def flatten_outputs(model: nn.Module, example_output: Any) -> FlatOutputs:
+    keys = list(example_output) if isinstance(example_output, dict) else None
+    return FlatOutputs(model, keys).eval()
+
+
+def parse_shape(text: str) -> list[int]:
+    """'1,8,3,112,112' (or 1x8x3x112x112) -> [1, 8, 3, 112, 112]."""
+    try:
+        dims = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
+    except ValueError:
+        dims = []
+    if not dims or any(d < 1 for d in dims):
+        raise ShapeError(f"bad input shape {text!r}", "give positive integers like 1,8,3,112,112")
+    return dims
+
+
+def load_module_class(spec: str) -> type[nn.Module]:
+    """`path/to/file.py:ClassName` -> the class, imported from that file."""
+    path_text, sep, cls_name = spec.rpartition(":")
+    if not sep or not path_text or not cls_name:
+        raise MobilekitError(f"--module {spec!r} is not FILE.py:ClassName",
+                             "write it as path/to/file.py:ClassName")
+    path = Path(path_text)
+    if not path.is_file():
+        raise MobilekitError(f"module file {path} does not exist", "check the path before the ':'")
+    mod_name = f"mobilekit_user_{path.stem}"
+    spec_obj = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(spec_obj)
+    sys.modules[mod_name] = module  # dataclasses and pickling look the module up by name
+    try:
+        spec_obj.loader.exec_module(module)
+    except Exception as e:
+        raise MobilekitError(f"importing {path} failed: {type(e).__name__}: {e}",
+                             "fix the file (run it with python to see the traceback)") from e
+    cls = getattr(module, cls_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        found = [n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, nn.Module)
+                 and v.__module__ == mod_name]
+        raise MobilekitError(f"{path} has no nn.Module class {cls_name!r}",
+                             f"classes there: {', '.join(found) or 'none'}")
+    return cls
+
+
+def _from_zoo(name: str, num_classes, num_frames, image_size) -> SourceModel:
+    from mobilekit.models import create_model
+
+    model = create_model(name, num_classes=num_classes, num_frames=num_frames, image_size=image_size)
+    return _from_module(model, None)
+
+
+def _from_checkpoint(path: str, num_classes, num_frames, image_size) -> SourceModel:
+    if not Path(path).exists():
+        raise MobilekitError(f"checkpoint {path} does not exist", "check the path")
+    try:
+        from mobilekit.train.checkpoint import load_model_from_checkpoint
+    except ImportError as e:
+        raise MobilekitError("reading checkpoints needs mobilekit.train, which is not installed here",
+                             "install mobilekit with its training module, or convert with --model") from e
+    if num_classes is not None:
+        raise MobilekitError("--classes does not apply to a checkpoint (its head is trained)",
+                             "drop --classes")
+    model, meta = load_model_from_checkpoint(path)
+    config = dict(meta.get("model_config") or getattr(model, "mobilekit_config", {}) or {})
+    frames = num_frames or config.get("num_frames")
+    size = image_size or config.get("image_size")
+    shape = [1, frames, 3, size, size] if frames and size else None
+    src = _from_module(model, shape)
+    src.name = meta.get("model") or config.get("model") or src.name
+    src.classes = list(meta["classes"]) if meta.get("classes") else None
+    src.origin = "checkpoint"
+    if src.card == {} and src.name:
+        src.card, src.family = _card_for(src.name)
+    return src
+
+
+def _card_for(name: str) -> tuple[dict, str | None]:
+    from mobilekit.models.registry import card_dict
+
+    try:
+        card = card_dict(name)
+    except MobilekitError:
+        return {}, None
+    return card, card["family"]
+
+
+def _from_module(model: nn.Module, input_shape: list[int] | None) -> SourceModel:
+    config = getattr(model, "mobilekit_config", None)
+    card_obj = getattr(model, "mobilekit_card", None)
+    card = {}
+    if card_obj is not None:
+        from dataclasses import asdict
+
+        card = asdict(card_obj)
+    if input_shape is None:
+        if not config:
+            raise ShapeError("an nn.Module without mobilekit_config needs an example input",
+                             "pass example_input=torch.randn(...) (CLI: --input-shape 1,8,3,112,112)")
+        s = config["image_size"]
+        input_shape = [1, config["num_frames"], 3, s, s]
+    name = (config or {}).get("model") or type(model).__name__
+    return SourceModel(module=model, example_input=_seeded_input(input_shape), name=name,
+                       family=card.get("family"), card=card, config=config,
+                       origin="zoo" if config else "module")
+
+
+def _seeded_input(shape: list[int]) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(*shape, generator=gen)
+
+
+def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
+                  checkpoint: str | None = None, module: str | None = None,
+                  example_input: torch.Tensor | None = None, input_shape: list[int] | None = None,
+                  num_classes=None, num_frames: int | None = None,
+                  image_size: int | None = None) -> SourceModel:
+    """One of: a zoo name, an nn.Module, a checkpoint path, or `file.py:ClassName`."""
+    if isinstance(model_or_name, SourceModel):
+        return model_or_name
+    given = [x for x in (model_or_name, checkpoint, module) if x is not None]
+    if len(given) != 1:
+        raise MobilekitError("say what to convert exactly once",
+                             "give one of --model NAME, --checkpoint CKPT or --module FILE.py:Class")
+    if example_input is not None and input_shape is None:
+        input_shape = list(example_input.shape)
+    if checkpoint is not None:
+        src = _from_checkpoint(checkpoint, num_classes, num_frames, image_size)
+    elif module is not None:
+        if input_shape is None:
+            raise ShapeError("--module needs the input shape", "add --input-shape 1,8,3,112,112")
+        cls = load_module_class(module)
+        try:
+            instance = cls()
+        except TypeError as e:
+            raise MobilekitError(f"{cls.__name__}() cannot be built without arguments: {e}",
+                                 "give the class defaults for every argument, or a subclass that has them") from e
+        src = _from_module(instance, input_shape)
+        src.name = cls.__name__
+    elif isinstance(model_or_name, nn.Module):
+        src = _from_module(model_or_name, input_shape)
+    else:
+        src = _from_zoo(str(model_or_name), num_classes, num_frames, image_size)
+    if example_input is not None:
+        src.example_input = example_input.detach().float()
+    return src
+
+
+def prepare_for_export(src: SourceModel) -> tuple[FlatOutputs, list[str]]:
+    """A private deep copy in eval mode with tuple outputs, and the output names."""
+    model = copy.deepcopy(src.module).eval()
+    with torch.no_grad():
+        try:
+            out = model(src.example_input)
+        except Exception as e:
+            raise ShapeError(f"the model does not run on an input of shape {src.input_shape}: "
+                             f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                             "give the shape the model expects (--frames/--size, or --input-shape)") from e
+    return flatten_outputs(model, out), output_names(out)

@@ -1,0 +1,34 @@
+"""`ptl`: TorchScript for the PyTorch Lite interpreter (legacy; the benchmark paper's Android path).
+
+trace -> freeze -> optimize_for_mobile (only where this torch build has XNNPACK; the CPU
+build used here does not) -> _save_for_lite_interpreter.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from converters.job import ConversionJob
+
+
+def xnnpack_available() -> bool:
+    import torch.backends.xnnpack
+
+    return bool(torch.backends.xnnpack.enabled)
+
+
+def convert(job: ConversionJob) -> dict:
+    notes = []
+    with torch.no_grad():
+        traced = torch.jit.trace(job.model, (job.example_input,), strict=False)
+        frozen = torch.jit.freeze(traced.eval())
+    if xnnpack_available():
+        from torch.utils.mobile_optimizer import optimize_for_mobile
+
+        frozen = optimize_for_mobile(frozen)
+        optimize = "used"
+    else:
+        optimize = "unavailable"
+        notes.append("optimize_for_mobile skipped: this torch build has no XNNPACK")
+    frozen._save_for_lite_interpreter(str(job.path))
+    return {"rewrites": [], "notes": notes, "optimize_for_mobile": optimize}

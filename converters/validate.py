@@ -1,0 +1,74 @@
+"""Numeric validation of an artifact against eager PyTorch on the host runtime.
+
+A few seeded random clips; max / mean abs diff and top-1 agreement over every output;
+median host latency at batch 1. The tolerance scales with the size of the logits
+(`base * max(1, max|eager|)`): fp32 targets get 1e-3, fp16 ones 5e-2.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from converters.runtimes import HostRuntime
+
+TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2}
+
+
+def random_clips(shape: list[int], samples: int, seed: int = 0) -> list[np.ndarray]:
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(*shape, generator=gen).numpy() for _ in range(samples)]
+
+
+def eager_outputs(model: torch.nn.Module, clips: list[np.ndarray]) -> list[list[np.ndarray]]:
+    with torch.no_grad():
+        return [[o.numpy() for o in model(torch.from_numpy(c))] for c in clips]
+
+
+def median_latency_ms(runtime: HostRuntime, clip: np.ndarray, runs: int, warmup: int = 2) -> float | None:
+    if runs <= 0:
+        return None
+    for _ in range(warmup):
+        runtime.run(clip)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        runtime.run(clip)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def compare(runtime: HostRuntime, clips: list[np.ndarray], expected: list[list[np.ndarray]],
+            precision: str, latency_runs: int = 20) -> dict:
+    """The manifest's `validation` block (status passed/failed) for one runtime."""
+    diffs, top1 = [], []
+    scale = 1.0
+    for clip, want in zip(clips, expected):
+        got = runtime.run(clip)
+        if len(got) != len(want) or any(g.shape != w.shape for g, w in zip(got, want)):
+            return {"status": "failed", "runtime": f"{runtime.name} {runtime.version}",
+                    "samples": len(clips),
+                    "reason": f"output shapes {[g.shape for g in got]} != eager {[w.shape for w in want]}"}
+        for g, w in zip(got, want):
+            diffs.append(np.abs(g.astype(np.float64) - w.astype(np.float64)))
+            scale = max(scale, float(np.abs(w).max()))
+            top1.append(bool((g.reshape(g.shape[0], -1).argmax(-1) == w.reshape(w.shape[0], -1).argmax(-1)).all()))
+    all_diffs = np.concatenate([d.ravel() for d in diffs])
+    max_diff, mean_diff = float(all_diffs.max()), float(all_diffs.mean())
+    tolerance = TOLERANCE[precision] * scale
+    ok = bool(np.isfinite(max_diff) and max_diff <= tolerance)
+    result = {
+        "status": "passed" if ok else "failed",
+        "reason": None if ok else f"max abs diff {max_diff:.3g} > tolerance {tolerance:.3g}",
+        "runtime": f"{runtime.name} {runtime.version}",
+        "samples": len(clips),
+        "max_abs_diff": max_diff,
+        "mean_abs_diff": mean_diff,
+        "top1_agreement": sum(top1) / len(top1),
+        "tolerance": tolerance,
+        "host_latency_ms": median_latency_ms(runtime, clips[0], latency_runs) if ok else None,
+    }
+    return result

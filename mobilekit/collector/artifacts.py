@@ -1,0 +1,137 @@
+"""Artifact folders from `mobilekit convert` (manifest.json + the model file) on both sides of
+the wire: read and check one on the client, keep the bytes on the server.
+
+A model that is a directory (an .mlpackage) travels as a zip with fixed timestamps and sorted
+entries, so pushing the same artifact twice gives the same bytes and the same id. The server
+keeps files content-addressed under its artifact folder (`<sha256 of the bytes>`), so the
+database row and the bytes cannot disagree about what a hash means.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from pydantic import ValidationError
+
+from mobilekit.collector.wire import ArtifactManifest
+from mobilekit.errors import MobilekitError
+
+CHUNK = 1 << 20
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def artifact_id(manifest: ArtifactManifest) -> str:
+    """Readable and stable: `vlf_b0-xnnpack-3f3f3f3f` (model, target, sha256 prefix)."""
+    return f"{manifest.model}-{manifest.target}-{manifest.sha256[:8]}"
+
+
+def zip_directory(src: Path, dest: Path) -> None:
+    """Deterministic zip of a directory (entries relative to its parent, so it unzips to src.name)."""
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in src.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(str(path.relative_to(src.parent)), date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with open(path, "rb") as f:
+                zf.writestr(info, f.read())
+
+
+def read_manifest(text: bytes | str, where: str) -> ArtifactManifest:
+    try:
+        return ArtifactManifest.model_validate_json(text)
+    except ValidationError as e:
+        fields = ", ".join(".".join(str(p) for p in err["loc"]) or "(root)" for err in e.errors())
+        raise MobilekitError(f"{where} is not a valid artifact manifest (fields: {fields})",
+                             "re-create the artifact with `mobilekit convert`") from e
+
+
+@dataclass
+class ArtifactUpload:
+    """What `mobilekit push` sends: the manifest and the file to upload (a zip for a directory)."""
+    manifest: ArtifactManifest
+    manifest_bytes: bytes
+    path: Path            # the file to send
+    upload_name: str      # its name on the wire: manifest.file, or manifest.file + ".zip"
+    sha256: str           # of the bytes sent
+    cleanup: Path | None = None
+
+    def close(self) -> None:
+        if self.cleanup is not None:
+            shutil.rmtree(self.cleanup, ignore_errors=True)
+
+
+def prepare_upload(folder: Path) -> ArtifactUpload:
+    """Check an artifact folder and get it ready to upload (caller closes it)."""
+    folder = Path(folder)
+    mpath = folder / "manifest.json"
+    if not mpath.is_file():
+        raise MobilekitError(f"{folder} has no manifest.json",
+                             "pass the folder `mobilekit convert` wrote (it holds manifest.json and the model)")
+    raw = mpath.read_bytes()
+    manifest = read_manifest(raw, str(mpath))
+    model_path = folder / manifest.file
+    if not model_path.exists():
+        raise MobilekitError(f"{model_path} named by the manifest is missing",
+                             "re-run `mobilekit convert` or copy the whole artifact folder")
+    if model_path.is_dir():
+        tmp = Path(tempfile.mkdtemp(prefix="mobilekit-push-"))
+        zipped = tmp / f"{manifest.file}.zip"
+        zip_directory(model_path, zipped)
+        return ArtifactUpload(manifest, raw, zipped, zipped.name, sha256_file(zipped), cleanup=tmp)
+    digest = sha256_file(model_path)
+    if digest != manifest.sha256:
+        raise MobilekitError(f"{model_path} has sha256 {digest[:12]}..., the manifest says "
+                             f"{manifest.sha256[:12]}...", "the file changed after conversion; re-run `mobilekit convert`")
+    return ArtifactUpload(manifest, raw, model_path, manifest.file, digest)
+
+
+class ArtifactFiles:
+    """The server's artifact bytes: one file per sha256 under `root`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, file_sha256: str) -> Path:
+        return self.root / file_sha256
+
+    def save(self, src: BinaryIO, expected_sha256: str) -> int:
+        """Copy a stream in, hashing as it goes, and keep it only if its sha256 is the expected
+        one (else ChecksumMismatch). Atomic: a partial upload never appears under a hash."""
+        h, size = hashlib.sha256(), 0
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for block in iter(lambda: src.read(CHUNK), b""):
+                    h.update(block)
+                    size += len(block)
+                    out.write(block)
+            digest = h.hexdigest()
+            if digest != expected_sha256:
+                raise ChecksumMismatch(digest, expected_sha256)
+            os.replace(tmp, self.path(digest))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return size
+
+
+class ChecksumMismatch(Exception):
+    def __init__(self, got: str, expected: str):
+        self.got, self.expected = got, expected
+        super().__init__(f"received bytes have sha256 {got}, expected {expected}")

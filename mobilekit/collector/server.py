@@ -1,0 +1,357 @@
+"""The collector's HTTP API (FastAPI, served by uvicorn): phones and hosts post reports here,
+apps download artifacts from here, `mobilekit report` and the dashboard read from here.
+
+Auth: every write (POST) needs `Authorization: Bearer <token>`. Reads (GET) are open, so
+the dashboard works in any browser on the LAN; a token sent on a GET is ignored.
+
+Throughput: a report is validated in the request, then handed to one writer task that
+stores whatever has queued up meanwhile in a single transaction (group commit), so SQLite
+pays one commit per batch instead of one per report. The request answers only after its
+batch committed: a 201 means stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import os
+import socket
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
+
+from mobilekit import __version__
+from mobilekit.collector.artifacts import ArtifactFiles, ChecksumMismatch, artifact_id, read_manifest
+from mobilekit.collector.storage import DEFAULT_DB_URL, ReportFilter, Store
+from mobilekit.collector.summary import summarize
+from mobilekit.collector.wire import DeviceReport
+from mobilekit.errors import MobilekitError
+
+DEFAULT_PORT = 8765
+MAX_REPORT_BYTES = 1 << 20          # a report with 10k raw latencies is ~150 KB
+MAX_ARTIFACT_BYTES = 4 << 30
+STATIC = Path(__file__).with_name("static")
+
+
+# ------------------------------------------------------------------------------ limits
+class BodyLimit:
+    """413 for a request body over the limit: at once from Content-Length, or while it
+    streams in (chunked uploads), before anything is parsed or stored."""
+
+    def __init__(self, app, report_bytes: int, artifact_bytes: int):
+        self.app, self.report_bytes, self.artifact_bytes = app, report_bytes, artifact_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        limit = self.artifact_bytes if scope["path"].startswith("/api/v1/artifacts") else self.report_bytes
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return await JSONResponse(_too_large(int(length), limit), 413)(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:  # FastAPI turns this into the 413 response
+                    raise HTTPException(413, _too_large(seen, limit)["detail"])
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _too_large(size: int, limit: int) -> dict:
+    return {"detail": f"request body of {size} bytes is over the limit of {limit} bytes; "
+                      "send fewer raw latencies (keep the stats) or raise the server's limit"}
+
+
+# ------------------------------------------------------------------------------ writer
+class ReportWriter:
+    """One task that stores queued reports in batches, one transaction each."""
+
+    def __init__(self, store: Store, max_batch: int = 1000):
+        self.store, self.max_batch = store, max_batch
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.task: Optional[asyncio.Task] = None
+
+    async def submit(self, report: DeviceReport) -> bool:
+        """True if stored now, False if this report id was already stored."""
+        fut = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((report, fut))
+        return await fut
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < self.max_batch and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                results = await asyncio.to_thread(self.store.add_reports, [r for r, _ in batch])
+            except Exception:
+                # Keep one bad report from failing its neighbours: retry one by one.
+                results = []
+                for report, _ in batch:
+                    try:
+                        results.append((await asyncio.to_thread(self.store.add_reports, [report]))[0])
+                    except Exception as e:
+                        results.append(e)
+            for (_, fut), res in zip(batch, results):
+                if fut.done():
+                    continue
+                if isinstance(res, Exception):
+                    fut.set_exception(res)
+                else:
+                    fut.set_result(res)
+
+
+# ------------------------------------------------------------------------------ helpers
+def _errors(e: ValidationError) -> list[dict]:
+    return [{"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
+            for err in e.errors()]
+
+
+class _Cache:
+    """Summaries and plots keyed by the database revision: polling dashboards cost one query."""
+
+    def __init__(self, size: int = 64):
+        self.size, self.items = size, {}
+
+    def get(self, key, make):
+        if key not in self.items:
+            if len(self.items) >= self.size:
+                self.items.pop(next(iter(self.items)))
+            self.items[key] = make()
+        return self.items[key]
+
+
+def lan_addresses() -> list[str]:
+    """IPv4 addresses of this machine that a phone on the same network can reach."""
+    found: list[str] = []
+    try:  # the interface of the default route; a UDP connect sends nothing
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))
+            found.append(s.getsockname()[0])
+    except OSError:
+        pass
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            found.append(info[4][0])
+    except OSError:
+        pass
+    out = []
+    for a in found:
+        if a not in out and not a.startswith("127."):
+            out.append(a)
+    return out
+
+
+# --------------------------------------------------------------------------------- app
+def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Optional[Path] = None,
+               max_report_bytes: int = MAX_REPORT_BYTES,
+               max_artifact_bytes: int = MAX_ARTIFACT_BYTES) -> FastAPI:
+    """The collector app. Artifact bytes go to `artifacts_dir` (default: beside the SQLite
+    file as <name>.artifacts/, or ./mobilekit-artifacts for PostgreSQL)."""
+    if not token:
+        raise MobilekitError("the collector needs a token", "pass --token or set MOBILEKIT_TOKEN")
+    store = Store(db_url)
+    if artifacts_dir is None:
+        artifacts_dir = (store.sqlite_path.with_name(store.sqlite_path.name + ".artifacts")
+                         if store.sqlite_path else Path("mobilekit-artifacts"))
+    files = ArtifactFiles(Path(artifacts_dir))
+    writer = ReportWriter(store)
+    cache = _Cache()
+    expected_auth = f"Bearer {token}".encode()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        writer.task = asyncio.create_task(writer.run())
+        try:
+            yield
+        finally:
+            writer.task.cancel()
+            store.close()
+
+    app = FastAPI(title="mobilekit collector", version=__version__, lifespan=lifespan,
+                  description="Latency reports from phones and hosts; artifacts for the apps. "
+                              "POSTs need `Authorization: Bearer <token>`; GETs are open.")
+    app.add_middleware(BodyLimit, report_bytes=max_report_bytes, artifact_bytes=max_artifact_bytes)
+    app.state.store, app.state.files = store, files
+
+    def require_token(request: Request) -> None:
+        got = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(got, expected_auth):
+            raise HTTPException(401, "missing or wrong token; send `Authorization: Bearer <token>` "
+                                     "with the token `mobilekit collect` printed",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def report_filter(model, target, device, runtime, since) -> ReportFilter:
+        return ReportFilter(model=model, target=target, device=device, runtime=runtime, since=since)
+
+    # ---------------------------------------------------------------------- reports
+    @app.post("/api/v1/reports", status_code=201, summary="Store a device report",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": DeviceReport.model_json_schema()}}}})
+    async def post_report(request: Request) -> JSONResponse:
+        """Body: a DeviceReport (mobilekit.collector.wire). 201 when stored; 200 with
+        `duplicate: true` when this report_id was stored before (nothing changes)."""
+        require_token(request)
+        body = await request.body()
+        try:
+            report = DeviceReport.model_validate_json(body)
+        except ValidationError as e:
+            errs = _errors(e)
+            fields = ", ".join(sorted({x["field"] for x in errs}))
+            return JSONResponse({"detail": f"invalid report: check {fields}", "errors": errs}, 422)
+        new = await writer.submit(report)
+        return JSONResponse({"id": report.report_id, "duplicate": not new}, 201 if new else 200)
+
+    @app.get("/api/v1/reports", summary="Stored reports, newest first")
+    def get_reports(model: Optional[str] = None, target: Optional[str] = None,
+                    device: Optional[str] = None, runtime: Optional[str] = None,
+                    since: Optional[datetime] = Query(None, description="ISO 8601; runs created at or after"),
+                    limit: int = Query(100, ge=0, le=10000), offset: int = Query(0, ge=0)) -> dict:
+        """`device` matches the device model, model identifier or make (case-insensitive).
+        `total` counts every match; `reports` holds one page of full payloads."""
+        total, page = store.list_reports(report_filter(model, target, device, runtime, since), limit, offset)
+        return {"total": total, "limit": limit, "offset": offset, "reports": page}
+
+    def _summary(f: ReportFilter, relative_to: Optional[str]) -> tuple[int, int, list[dict]]:
+        rev, count = store.revision()
+        rows = cache.get(("summary", rev, f, relative_to),
+                         lambda: summarize(store.summary_rows(f), relative_to))
+        return rev, count, rows
+
+    @app.get("/api/v1/summary", summary="Latency per model x device x compute unit")
+    def get_summary(model: Optional[str] = None, target: Optional[str] = None,
+                    device: Optional[str] = None, runtime: Optional[str] = None,
+                    since: Optional[datetime] = None,
+                    relative_to: Optional[str] = Query(None, description="Reference model, e.g. vlf_b0; "
+                                                       "default: the fastest model per column")) -> dict:
+        """Rows: runs, failed, median_ms (median of the runs' medians), p90_ms (median of the
+        runs' p90s) and relative (median_ms / the reference's on the same device, unit, target).
+        `revision` changes whenever a report is stored."""
+        rev, count, rows = _summary(report_filter(model, target, device, runtime, since), relative_to)
+        return {"revision": rev, "reports": count, "relative_to": relative_to, "rows": rows}
+
+    @app.get("/api/v1/summary.png", summary="The summary as a plot (PNG)",
+             response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    def get_summary_png(model: Optional[str] = None, target: Optional[str] = None,
+                        device: Optional[str] = None, runtime: Optional[str] = None,
+                        since: Optional[datetime] = None, relative_to: Optional[str] = None) -> Response:
+        from mobilekit.collector.plots import plot_summary
+
+        f = report_filter(model, target, device, runtime, since)
+        rev, _, rows = _summary(f, relative_to)
+        png = cache.get(("png", rev, f, relative_to), lambda: plot_summary(rows, relative_to))
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
+
+    # -------------------------------------------------------------------- artifacts
+    @app.post("/api/v1/artifacts", status_code=201, summary="Upload an artifact folder")
+    async def post_artifact(request: Request) -> JSONResponse:
+        """multipart/form-data: `manifest` (manifest.json), `file` (the model file, or for a
+        directory such as an .mlpackage a zip named `<manifest.file>.zip`) and, for a zip,
+        `sha256` of the zip. The bytes must hash to the manifest's sha256 (plain file) or the
+        given sha256 (zip), else 422 and nothing is kept. Same artifact again: 200, duplicate."""
+        require_token(request)
+        async with request.form(max_files=2, max_fields=4) as form:
+            mfile, upload = form.get("manifest"), form.get("file")
+            if mfile is None or upload is None or isinstance(upload, str):
+                raise HTTPException(422, "multipart fields `manifest` and `file` are required; "
+                                         "upload with `mobilekit push ARTIFACT_DIR`")
+            raw = await mfile.read() if not isinstance(mfile, str) else mfile.encode()
+            try:
+                manifest = read_manifest(raw, "manifest")
+            except MobilekitError as e:
+                raise HTTPException(422, str(e))
+            name = Path(upload.filename or "").name
+            if name == manifest.file:
+                expected = manifest.sha256
+            elif name == f"{manifest.file}.zip":
+                expected = str(form.get("sha256") or "")
+                if len(expected) != 64:
+                    raise HTTPException(422, "a zipped directory needs the `sha256` field of the zip")
+            else:
+                raise HTTPException(422, f"file is named {name!r} but the manifest names {manifest.file!r} "
+                                         f"(or {manifest.file}.zip for a directory)")
+            try:
+                size = await asyncio.to_thread(files.save, upload.file, expected)
+            except ChecksumMismatch as e:
+                raise HTTPException(422, f"checksum mismatch: {e}; the upload was damaged or the "
+                                         "manifest does not belong to this file, nothing was kept")
+        aid = artifact_id(manifest)
+        new = await asyncio.to_thread(store.add_artifact, aid, manifest, name, expected, size)
+        return JSONResponse({"id": aid, "duplicate": not new, "sha256": manifest.sha256,
+                             "file_sha256": expected, "size_bytes": size}, 201 if new else 200)
+
+    @app.get("/api/v1/artifacts", summary="Uploaded artifacts")
+    def get_artifacts(model: Optional[str] = None, target: Optional[str] = None) -> dict:
+        """Each: id, model, target, precision, sha256 (manifest), file_name, file_sha256 (of
+        the bytes GET .../file serves), size_bytes, uploaded_at."""
+        return {"artifacts": store.list_artifacts(model, target)}
+
+    def _artifact(aid: str) -> dict:
+        row = store.get_artifact(aid)
+        if row is None:
+            raise HTTPException(404, f"no artifact {aid!r}; GET /api/v1/artifacts lists the ids")
+        return row
+
+    @app.get("/api/v1/artifacts/{aid}/manifest", summary="An artifact's manifest.json")
+    def get_artifact_manifest(aid: str) -> Response:
+        return Response(_artifact(aid)["manifest"], media_type="application/json")
+
+    @app.get("/api/v1/artifacts/{aid}/file", summary="An artifact's file (checksum in headers)",
+             response_class=FileResponse)
+    def get_artifact_file(aid: str) -> FileResponse:
+        """Headers: X-Checksum-Sha256 and ETag carry the sha256 of the bytes served."""
+        row = _artifact(aid)
+        path = files.path(row["file_sha256"])
+        if not path.is_file():
+            raise HTTPException(410, f"the bytes of {aid!r} are missing from {files.root}; push it again")
+        return FileResponse(path, filename=row["file_name"], media_type="application/octet-stream",
+                            headers={"X-Checksum-Sha256": row["file_sha256"],
+                                     "ETag": f'"{row["file_sha256"]}"'})
+
+    # ------------------------------------------------------------------------- misc
+    @app.get("/healthz", summary="Ready check")
+    def healthz() -> dict:
+        rev, count = store.revision()
+        return {"status": "ok", "version": __version__, "reports": count}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard() -> HTMLResponse:
+        return HTMLResponse((STATIC / "dashboard.html").read_text())
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` with several workers: settings come from the env."""
+    return create_app(db_url=os.environ.get("MOBILEKIT_DB", DEFAULT_DB_URL),
+                      token=os.environ.get("MOBILEKIT_TOKEN", ""),
+                      artifacts_dir=(Path(os.environ["MOBILEKIT_ARTIFACTS"])
+                                     if os.environ.get("MOBILEKIT_ARTIFACTS") else None))
+
+
+def serve(host: str, port: int, db_url: str, token: str, artifacts_dir: Optional[Path] = None,
+          workers: int = 1, access_log: bool = False) -> None:
+    """Run the collector under uvicorn until interrupted (blocks)."""
+    import uvicorn
+
+    opts: dict[str, Any] = dict(host=host, port=port, log_level="info" if access_log else "warning",
+                                access_log=access_log, loop="auto", http="auto")
+    if workers > 1:
+        os.environ.update(MOBILEKIT_DB=db_url, MOBILEKIT_TOKEN=token)
+        if artifacts_dir:
+            os.environ["MOBILEKIT_ARTIFACTS"] = str(artifacts_dir)
+        Store(db_url).close()  # create the tables once, before the workers race to
+        uvicorn.run("mobilekit.collector.server:app_from_env", factory=True, workers=workers, **opts)
+    else:
+        uvicorn.run(create_app(db_url, token, artifacts_dir), **opts)
+

@@ -1,0 +1,101 @@
+"""The comparison a researcher wants (paper 001, Fig. 5): latency per model per device and
+compute unit, relative to a reference model.
+
+One summary row per (model variant, device, compute unit, target): the number of runs, the
+median of the runs' median latencies, the median of the runs' p90 latencies, and that median
+relative to the reference model measured on the same device, compute unit and target. With
+no reference model the fastest model of each such column is 1.0, the paper's convention.
+Target is part of the key so that, say, ExecuTorch and LiteRT on the same phone CPU are not
+mixed. Failed runs (reports with an error) are counted, never averaged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from statistics import median
+from typing import Iterable, Optional
+
+# Display names for compute units, in the paper's order (Fig. 5: CPU, GPU, ANE).
+UNIT_LABELS = {"cpu": "CPU", "cpuonly": "CPU", "cpuandgpu": "GPU", "gpu": "GPU",
+               "cpuandneuralengine": "ANE", "ane": "ANE", "all": "all"}
+_UNIT_ORDER = {"CPU": 0, "GPU": 1, "ANE": 2, "all": 3}
+
+COLUMNS = ["model", "device", "unit", "target", "runs", "failed", "median_ms", "p90_ms", "relative"]
+
+
+def unit_label(compute_units: str) -> str:
+    return UNIT_LABELS.get(compute_units.lower(), compute_units)
+
+
+def variant(model: str, quantization: Optional[str]) -> str:
+    """A quantized artifact is its own row: `vlf_b0+int8`."""
+    return f"{model}+{quantization}" if quantization else model
+
+
+def summarize(rows: Iterable[dict], relative_to: Optional[str] = None) -> list[dict]:
+    """Summary rows from Store.summary_rows()-shaped dicts (see module doc)."""
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        key = (variant(r["model"], r.get("quantization")), r["device_make"], r["device_model"],
+               r["compute_units"], r["target"])
+        g = groups.setdefault(key, dict(runtime=r["runtime"], medians=[], p90s=[], failed=0))
+        if r.get("error") is not None or r.get("median_ms") is None:
+            g["failed"] += 1
+        else:
+            g["medians"].append(r["median_ms"])
+            g["p90s"].append(r["p90_ms"])
+
+    out = []
+    for (model, make, device, units, target), g in groups.items():
+        out.append(dict(
+            model=model, device=device, make=make, unit=unit_label(units), compute_units=units,
+            target=target, runtime=g["runtime"], runs=len(g["medians"]), failed=g["failed"],
+            median_ms=median(g["medians"]) if g["medians"] else None,
+            p90_ms=median(g["p90s"]) if g["p90s"] else None,
+        ))
+
+    # Relative latency within each (device, compute unit, target) column.
+    columns: dict[tuple, list[dict]] = {}
+    for row in out:
+        columns.setdefault((row["make"], row["device"], row["compute_units"], row["target"]), []).append(row)
+    for members in columns.values():
+        timed = [m for m in members if m["median_ms"]]
+        if relative_to:
+            ref = next((m for m in timed if m["model"] == relative_to), None)
+        else:
+            ref = min(timed, key=lambda m: m["median_ms"], default=None)
+        for m in members:
+            m["reference"] = ref["model"] if ref else None
+            m["relative"] = (m["median_ms"] / ref["median_ms"]
+                             if ref and m["median_ms"] is not None else None)
+
+    out.sort(key=lambda m: (_UNIT_ORDER.get(m["unit"], 9), m["unit"], m["device"], m["target"],
+                            m["relative"] if m["relative"] is not None else float("inf"), m["model"]))
+    return out
+
+
+def render(summary: list[dict], fmt: str = "table", relative_to: Optional[str] = None) -> str:
+    """The summary as table, markdown, csv or json text."""
+    if fmt == "json":
+        return json.dumps(summary, indent=2)
+    if fmt == "csv":
+        buf = io.StringIO()
+        keys = COLUMNS + ["compute_units", "runtime", "make", "reference"]
+        writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(summary)
+        return buf.getvalue().rstrip("\n")
+    from mobilekit.table import format_table
+
+    rel = f"rel. ({relative_to or 'fastest'}=1)"
+    headers = ["model", "device", "unit", "target", "runs", "failed", "median ms", "p90 ms", rel]
+    rows = [[s["model"], s["device"], s["unit"], s["target"], s["runs"], s["failed"],
+             _ms(s["median_ms"]), _ms(s["p90_ms"]),
+             f"{s['relative']:.2f}" if s["relative"] is not None else None] for s in summary]
+    return format_table(rows, headers, markdown=fmt == "markdown")
+
+
+def _ms(v: Optional[float]) -> Optional[str]:
+    return None if v is None else (f"{v:.2f}" if v < 100 else f"{v:.1f}")

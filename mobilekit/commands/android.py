@@ -1,0 +1,216 @@
+"""`mobilekit android run ARTIFACT_DIR`: benchmark an artifact on a USB/Wi-Fi-connected phone
+with the sample app (android_app/), from the desktop: adb push, am start of the app's
+headless BenchmarkActivity, then pull the report it wrote (and posted to the collector)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import click
+
+from mobilekit.errors import MobilekitError
+
+APP_ID = "org.mobilekit.bench"
+ACTIVITY = f"{APP_ID}/.BenchmarkActivity"
+REMOTE_ROOT = "/data/local/tmp/mobilekit"
+ANDROID_RUNTIMES = ("executorch", "pytorch-lite", "litert")
+
+
+@dataclass
+class AndroidRun:
+    report: dict          # the DeviceReport the app wrote (validated)
+    delivery: dict        # what the app did with it: sent / duplicates / queued / rejected / error
+    remote_dir: str
+
+
+def find_adb() -> str:
+    """adb from $ADB or PATH."""
+    exe = os.environ.get("ADB") or shutil.which("adb")
+    if not exe:
+        raise MobilekitError("adb not found on PATH",
+                             "install Android platform-tools (apt-get install adb, or the SDK's "
+                             "platform-tools) and put adb on PATH, or set ADB=/path/to/adb")
+    return exe
+
+
+def check_artifact(folder: Path):
+    """The artifact's manifest, after checking it runs on Android and its file is intact."""
+    from mobilekit.collector.artifacts import read_manifest, sha256_file
+
+    mpath = folder / "manifest.json"
+    if not mpath.is_file():
+        raise MobilekitError(f"{folder} has no manifest.json",
+                             "pass a folder written by `mobilekit convert` (model file + manifest.json)")
+    manifest = read_manifest(mpath.read_bytes(), str(mpath))
+    if manifest.runtime not in ANDROID_RUNTIMES or manifest.delegate == "coreml":
+        raise MobilekitError(f"target {manifest.target} ({manifest.runtime}) does not run in the Android app",
+                             "convert with --target xnnpack, ptl or tflite")
+    model = folder / manifest.file
+    if not model.is_file():
+        raise MobilekitError(f"{model} named by the manifest is missing",
+                             "copy the whole artifact folder or re-run `mobilekit convert`")
+    if sha256_file(model) != manifest.sha256:
+        raise MobilekitError(f"{model} does not match the manifest's sha256",
+                             "the file changed after conversion; re-run `mobilekit convert`")
+    return manifest
+
+
+class Adb:
+    """adb for one device; every failure becomes a one-line MobilekitError."""
+
+    def __init__(self, exe: str, serial: Optional[str] = None):
+        self.base = [exe] + (["-s", serial] if serial else [])
+
+    def __call__(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
+        try:
+            res = subprocess.run(self.base + list(args), capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            raise MobilekitError(f"`adb {' '.join(args[:2])}` did not finish in {timeout:.0f} s",
+                                 "check the USB connection (`adb devices`)") from e
+        if check and res.returncode != 0:
+            why = (res.stderr or res.stdout).decode(errors="replace").strip().splitlines()
+            raise MobilekitError(f"`adb {' '.join(args[:2])}` failed: {why[-1] if why else res.returncode}",
+                                 "check `adb devices` shows the phone as 'device'")
+        return res
+
+    def shell(self, *words: str, **kw) -> subprocess.CompletedProcess:
+        # adb joins shell arguments into one string for the device's sh: quote each word
+        return self("shell", " ".join(shlex.quote(w) for w in words), **kw)
+
+
+def _read_device_json(adb: Adb, name: str) -> Optional[dict]:
+    """A results file from the app's files dir (run-as: debug builds) or its external files
+    dir (any build); None while it does not exist yet."""
+    for cmd in (["exec-out", "run-as", APP_ID, "cat", f"files/mobilekit/results/{name}"],
+                ["exec-out", "cat", f"/sdcard/Android/data/{APP_ID}/files/mobilekit/results/{name}"]):
+        res = adb(*cmd, check=False, timeout=30)
+        if res.returncode == 0:
+            try:
+                return json.loads(res.stdout.decode())
+            except ValueError:
+                continue  # "No such file", a permission message, or half-written
+    return None
+
+
+def run_on_device(folder: Path, *, warmup: int, iterations: int, threads: int,
+                  server: Optional[str], token: Optional[str], serial: Optional[str] = None,
+                  timeout_s: float = 900, progress: Callable[[str], None] = lambda s: None) -> AndroidRun:
+    """Push the artifact, start BenchmarkActivity headless and wait for its report."""
+    from mobilekit.collector.wire import DeviceReport
+
+    manifest = check_artifact(folder)
+    adb = Adb(find_adb(), serial)
+    state = adb("get-state", check=False, timeout=30)
+    if state.stdout.decode().strip() != "device":
+        why = (state.stderr or state.stdout).decode(errors="replace").strip() or "no device"
+        raise MobilekitError(f"no usable Android device ({why})",
+                             "connect a phone with USB debugging on and accept the prompt; "
+                             "`adb devices` must list it as 'device' (pass --serial if several)")
+    if not adb.shell("pm", "path", APP_ID, check=False).stdout.decode().startswith("package:"):
+        raise MobilekitError(f"the app {APP_ID} is not installed on the phone",
+                             "build and install it: cd android_app && ./gradlew installDebug (README, Android app)")
+
+    remote = f"{REMOTE_ROOT}/{folder.name}"
+    progress(f"pushing {folder.name} to {remote}")
+    adb.shell("mkdir", "-p", remote)
+    adb("push", str(folder / "manifest.json"), str(folder / manifest.file), remote + "/", timeout=1800)
+    adb.shell("chmod", "-R", "a+rX", REMOTE_ROOT)  # the app reads, as another user
+
+    name = f"run-{uuid.uuid4().hex[:12]}.json"
+    extras = ["--es", "artifact_dir", remote, "--ei", "warmup", str(warmup),
+              "--ei", "iterations", str(iterations), "--ei", "threads", str(threads),
+              "--es", "result_file", name]
+    if server:
+        extras += ["--es", "server", server]
+    if token:
+        extras += ["--es", "token", token]
+    progress(f"running on the phone (warm-up {warmup}, {iterations} iterations); "
+             f"`adb logcat -s mobilekit` shows progress")
+    # -S: stop a previous instance first, so the activity starts fresh with these extras
+    adb.shell("am", "start", "-S", "-n", ACTIVITY, *extras)
+
+    delivery_name = name[:-len(".json")] + ".delivery.json"
+    deadline = time.monotonic() + timeout_s
+    while (delivery := _read_device_json(adb, delivery_name)) is None:
+        if time.monotonic() > deadline:
+            raise MobilekitError(f"no result from the phone after {timeout_s:.0f} s",
+                                 "see `adb logcat -s mobilekit ExecuTorch`; raise --timeout for slow models")
+        time.sleep(1.0)
+    result = _read_device_json(adb, name) or {}
+    if "fatal" in result or "report_id" not in result:
+        raise MobilekitError(f"the app could not benchmark {folder.name}: "
+                             f"{result.get('fatal') or delivery.get('error') or 'no report written'}",
+                             "check the artifact folder and `adb logcat -s mobilekit`")
+    report = DeviceReport.model_validate(result).model_dump(mode="json")
+    return AndroidRun(report=report, delivery=delivery, remote_dir=remote)
+
+
+@click.group("android")
+def android_group():
+    """Benchmark artifacts on an Android phone with the sample app (android_app/)."""
+
+
+@android_group.command("run")
+@click.argument("artifact_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--warmup", default=10, show_default=True, type=click.IntRange(0), help="Untimed runs first.")
+@click.option("--iterations", default=100, show_default=True, type=click.IntRange(1), help="Timed runs.")
+@click.option("--threads", default=0, show_default=True, type=click.IntRange(0),
+              help="CPU threads for the runtime; 0 = its default.")
+@click.option("--server", help="Collector the phone posts to, e.g. http://192.168.1.20:8765 "
+                               "(an address the phone can reach, not 127.0.0.1).")
+@click.option("--token", envvar="MOBILEKIT_TOKEN", help="The collector's token [env MOBILEKIT_TOKEN].")
+@click.option("--serial", "-s", help="Device serial when several are connected (`adb devices`).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to save the report [default: ./android-<artifact folder>.json].")
+@click.option("--timeout", "timeout_s", default=900, show_default=True, type=float,
+              help="Seconds to wait for the phone.")
+def android_run_cmd(artifact_dir, warmup, iterations, threads, server, token, serial, out, timeout_s):
+    """Push ARTIFACT_DIR (from `mobilekit convert --target xnnpack|ptl|tflite`) to the phone,
+    benchmark it headless in the app, and save the report it made.
+
+    \b
+    Needs adb on PATH and the app installed (README: Android app). The phone posts the
+    report to --server itself (or queues it until it can); the report is also saved here.
+    Latencies are milliseconds of one inference on the phone's CPU.
+    """
+    run = run_on_device(artifact_dir, warmup=warmup, iterations=iterations, threads=threads,
+                        server=server, token=token, serial=serial, timeout_s=timeout_s,
+                        progress=lambda s: click.echo(s, err=True))
+    out = out or Path(f"android-{artifact_dir.name}.json")
+    out.write_text(json.dumps(run.report, indent=2) + "\n")
+    r, d = run.report, run.delivery
+    dev = r["device"]
+    click.echo(f"{r['artifact']['model']} {r['artifact']['target']} on {dev['make']} {dev['model']} "
+               f"(Android {dev['os_version']}, {dev.get('chip') or '?'}), {r['app']['runtime']} "
+               f"{r['app']['runtime_version']}")
+    if r.get("error"):
+        click.secho(f"  run failed: {r['error']}", fg="red")
+    else:
+        res, lat = r["results"], r["results"]["latency_ms"]
+        click.echo(f"  latency ms   median {lat['median']:.2f}  p90 {lat['p90']:.2f}  min {lat['min']:.2f}  "
+                   f"mean {lat['mean']:.2f}  std {lat['std']:.2f}  ({r['config']['iterations']} runs)")
+        click.echo(f"  load {res['load_ms']:.1f} ms, first inference {res['first_inference_ms']:.1f} ms"
+                   + (f", peak memory {res['peak_memory_mb']:.0f} MB" if res.get("peak_memory_mb") else ""))
+    thermal = r.get("thermal") or {}
+    if thermal:
+        click.echo(f"  thermal      {thermal.get('before')} -> {thermal.get('after')}")
+    if d.get("sent") or d.get("duplicates"):
+        click.echo(f"  posted to the collector as {r['report_id']}")
+    elif d.get("queued"):
+        click.secho(f"  not posted ({d.get('error')}); queued on the phone: press 'Send queued' "
+                    "in the app later", fg="yellow")
+    click.echo(f"  saved {out}")
+    if r.get("error"):
+        raise SystemExit(1)
+
+
+commands = [android_group]

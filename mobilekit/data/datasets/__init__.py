@@ -1,0 +1,44 @@
+"""Dataset builders by name: `build_dataset(name, root, split, num_frames, image_size, train)`.
+
+Every dataset returns (clip, label) with clip float32 (T, 3, H, W), ImageNet-normalised, and
+has `.classes` (a list of names; EK100: {"verb": [...], "noun": [...]}).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mobilekit.data.datasets.base import DatasetError, VideoClipDataset, collate_skip_bad
+
+DATASETS = ("ssv2", "epic100", "kinetics", "folder", "synthetic")
+
+
+def build_dataset(name: str, root: str | Path | None, split: str, num_frames: int, image_size: int,
+                  train: bool, seed: int = 0, **kw):
+    """A dataset by name. `split` is "train" or "val". For "synthetic", `root` is ignored and
+    `num_samples` (default 2048 train / 512 val) and `num_classes` (default 2) may be given."""
+    if name == "synthetic":
+        from mobilekit.data.synthetic import SyntheticVideoDataset
+
+        num_samples = kw.pop("num_samples", None) or (2048 if split == "train" else 512)
+        # Different splits never share clips: the split picks a disjoint seed stream.
+        split_seed = seed * 2 + (0 if split == "train" else 1)
+        return SyntheticVideoDataset(num_samples, num_frames, image_size, seed=split_seed, **kw)
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}", f"choose one of {', '.join(DATASETS)}")
+    if root is None:
+        raise DatasetError(f"dataset {name!r} needs --data-root", "point it at the dataset's folder")
+    if not Path(root).is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist", "check --data-root")
+    if name == "ssv2":
+        from mobilekit.data.datasets.ssv2 import ssv2_dataset as build
+    elif name == "epic100":
+        from mobilekit.data.datasets.epic100 import epic100_dataset as build
+    elif name == "kinetics":
+        from mobilekit.data.datasets.kinetics import kinetics_dataset as build
+    else:
+        from mobilekit.data.datasets.folder import folder_dataset as build
+    return build(root, split, num_frames, image_size, train, seed=seed, **kw)
+
+
+__all__ = ["DATASETS", "DatasetError", "VideoClipDataset", "build_dataset", "collate_skip_bad"]

@@ -1,0 +1,321 @@
+"""EfficientViT-B (Cai et al., ICCV 2023) in plain PyTorch, with the module names of the
+authors' code (mit-han-lab/efficientvit), so their ImageNet checkpoints load by key:
+backbone.input_stem.op_list.*, backbone.stages.{i}.op_list.*, head.op_list.*.
+
+Every layer works on (N, C, H, W) and, after `inflate_to_3d`, on (N, C, T, H, W): the
+linear attention flattens whatever spatial (or spatio-temporal) dims it gets into tokens.
+
+Two deviations from the reference, both numerically equivalent:
+- ReLU linear attention is always computed in its linear form; the reference switches to the
+  quadratic form when H*W <= head dim, which is the same function (cheaper there).
+- the attention divides token means, not token sums: out = mean_m(v_m k_m.q) /
+  (mean_m(k_m.q) + eps), eps = 1e-4, where the reference has sums and eps = 1e-15. Two fp16
+  reasons (Core ML runs the whole graph in fp16): 1e-15 is 0 in fp16, so a head whose ReLU(q)
+  or ReLU(k) is all zero gives 0/0 = NaN, while 1e-4 is a normal fp16 number; and sums over
+  the 3D model's thousands of tokens grow with the token count towards fp16's 65504, means do
+  not. A side effect we want: eps no longer depends on the token count, so the inflated 3D
+  model on a clip of identical frames equals the 2D model exactly (I3D's defining property).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ATTENTION_EPS = 1e-4
+
+
+def _act(name: str | None) -> nn.Module | None:
+    return {"hswish": nn.Hardswish(), "relu": nn.ReLU(), None: None}[name]
+
+
+class ConvLayer(nn.Module):
+    """conv -> optional BN -> optional activation ("same" padding)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 groups: int = 1, use_bias: bool = False, norm: bool = True, act: str | None = None):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
+                              groups=groups, bias=use_bias)
+        self.norm = nn.BatchNorm2d(out_channels) if norm else None
+        self.act = _act(act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.act is not None:
+            x = self.act(x)
+        return x
+
+
+class DSConv(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, act: str = "hswish"):
+        super().__init__()
+        self.depth_conv = ConvLayer(in_channels, in_channels, 3, stride, groups=in_channels, act=act)
+        self.point_conv = ConvLayer(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.point_conv(self.depth_conv(x))
+
+
+class MBConv(nn.Module):
+    """Inverted residual: 1x1 expand -> 3x3 depthwise -> 1x1 project. `fewer_norm` (the
+    reference's setting in attention stages) uses biases instead of BN on the first two."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, expand_ratio: float = 4,
+                 act: str = "hswish", fewer_norm: bool = False):
+        super().__init__()
+        mid = round(in_channels * expand_ratio)
+        self.inverted_conv = ConvLayer(in_channels, mid, 1, use_bias=fewer_norm, norm=not fewer_norm, act=act)
+        self.depth_conv = ConvLayer(mid, mid, 3, stride, groups=mid, use_bias=fewer_norm,
+                                    norm=not fewer_norm, act=act)
+        self.point_conv = ConvLayer(mid, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.point_conv(self.depth_conv(self.inverted_conv(x)))
+
+
+class IdentityLayer(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, main: nn.Module, shortcut: nn.Module | None):
+        super().__init__()
+        self.main = main
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x) if self.shortcut is None else self.main(x) + self.shortcut(x)
+
+
+class OpSequential(nn.Module):
+    def __init__(self, ops: list[nn.Module]):
+        super().__init__()
+        self.op_list = nn.ModuleList(ops)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for op in self.op_list:
+            x = op(x)
+        return x
+
+
+def relu_linear_attention(qkv: torch.Tensor, dim: int, eps: float = ATTENTION_EPS) -> torch.Tensor:
+    """ReLU linear attention. qkv (B, G*3*dim, *S) -> (B, G*dim, *S), G groups (heads x scales).
+
+    out_n = mean_m v_m (k_m . q_n) / (mean_m (k_m . q_n) + eps) with q, k = ReLU(q), ReLU(k),
+    computed as (V K^T) Q in O(N dim^2): k is scaled by 1/N (means, see the module docstring)
+    and v padded with a row of ones so one bmm gives numerator and denominator. Written with
+    3-D bmm (delegable), heads folded into the batch.
+    """
+    b, _, *spatial = qkv.shape
+    n = 1
+    for s in spatial:
+        n *= s
+    qkv = qkv.reshape(b, -1, 3 * dim, n)
+    g = qkv.shape[1]
+    q = torch.relu(qkv[:, :, :dim]).reshape(b * g, dim, n)
+    k = torch.relu(qkv[:, :, dim:2 * dim]).reshape(b * g, dim, n) * (1.0 / n)
+    v = F.pad(qkv[:, :, 2 * dim:].reshape(b * g, dim, n), (0, 0, 0, 1), mode="constant", value=1.0)
+    vk = torch.bmm(v, k.transpose(1, 2))                      # (BG, dim+1, dim)
+    out = torch.bmm(vk, q)                                    # (BG, dim+1, N)
+    out = out[:, :dim] / (out[:, dim:] + eps)
+    return out.reshape(b, g * dim, *spatial)
+
+
+class LiteMLA(nn.Module):
+    """Lightweight multi-scale linear attention: q/k/v from a 1x1 conv, plus 5x5 depthwise +
+    grouped 1x1 aggregated copies (multi-scale tokens), ReLU linear attention per head, 1x1
+    projection with BN."""
+
+    def __init__(self, in_channels: int, out_channels: int, dim: int = 16, scales: tuple[int, ...] = (5,),
+                 eps: float = ATTENTION_EPS):
+        super().__init__()
+        heads = in_channels // dim
+        total = heads * dim
+        self.dim = dim
+        self.eps = eps
+        self.qkv = ConvLayer(in_channels, 3 * total, 1, norm=False)
+        self.aggreg = nn.ModuleList([
+            nn.Sequential(
+                nn.Conv2d(3 * total, 3 * total, s, padding=s // 2, groups=3 * total, bias=False),
+                nn.Conv2d(3 * total, 3 * total, 1, groups=3 * heads, bias=False))
+            for s in scales])
+        self.kernel_func = nn.ReLU()   # kept for the reference's module layout; applied in the attention
+        self.proj = ConvLayer(total * (1 + len(scales)), out_channels, 1)
+
+    def attention(self, qkv: torch.Tensor) -> torch.Tensor:
+        device = qkv.device.type
+        if device != "meta" and torch.is_autocast_enabled(device):
+            # As the reference: the sums over all tokens run in fp32 under mixed precision.
+            with torch.autocast(device_type=device, enabled=False):
+                return relu_linear_attention(qkv.float(), self.dim, self.eps)
+        return relu_linear_attention(qkv, self.dim, self.eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        qkv = self.qkv(x)
+        qkv = torch.cat([qkv] + [op(qkv) for op in self.aggreg], dim=1)
+        out = self.attention(qkv)
+        return self.proj(out)
+
+
+class EfficientViTBlock(nn.Module):
+    def __init__(self, in_channels: int, dim: int = 16, expand_ratio: float = 4, act: str = "hswish"):
+        super().__init__()
+        self.context_module = ResidualBlock(LiteMLA(in_channels, in_channels, dim), IdentityLayer())
+        self.local_module = ResidualBlock(
+            MBConv(in_channels, in_channels, expand_ratio=expand_ratio, act=act, fewer_norm=True),
+            IdentityLayer())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.local_module(self.context_module(x))
+
+
+class EfficientViTBackbone(nn.Module):
+    """Input stem (stride 2) + 4 stages (stride 2 each): two MBConv stages, two stages of an
+    MBConv downsample followed by EfficientViT blocks. Output stride 32."""
+
+    stride = 32
+
+    def __init__(self, width_list: list[int], depth_list: list[int], dim: int = 16,
+                 expand_ratio: float = 4, act: str = "hswish"):
+        super().__init__()
+        w0 = width_list[0]
+        stem: list[nn.Module] = [ConvLayer(3, w0, 3, 2, act=act)]
+        stem += [ResidualBlock(DSConv(w0, w0, 1, act), IdentityLayer()) for _ in range(depth_list[0])]
+        self.input_stem = OpSequential(stem)
+        c = w0
+        stages = []
+        for w, d in zip(width_list[1:3], depth_list[1:3]):
+            ops = []
+            for i in range(d):
+                ops.append(ResidualBlock(MBConv(c, w, 2 if i == 0 else 1, expand_ratio, act),
+                                         None if i == 0 else IdentityLayer()))
+                c = w
+            stages.append(OpSequential(ops))
+        for w, d in zip(width_list[3:], depth_list[3:]):
+            ops = [ResidualBlock(MBConv(c, w, 2, expand_ratio, act, fewer_norm=True), None)]
+            c = w
+            ops += [EfficientViTBlock(c, dim, expand_ratio, act) for _ in range(d)]
+            stages.append(OpSequential(ops))
+        self.stages = nn.ModuleList(stages)
+        self.num_features = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.input_stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+
+class GlobalAvgPool(nn.Module):
+    """Mean over all dims after the channels, keepdim, then flatten: (N, C, *S) -> (N, C).
+    In the 4-D case this is the keepdim mean over (2, 3) that XNNPACK delegates."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(tuple(range(2, x.dim())), keepdim=True).flatten(1)
+
+
+class LinearLayer(nn.Module):
+    def __init__(self, in_features: int, out_features: int, use_bias: bool = True, dropout: float = 0.0,
+                 norm: bool = False, act: str | None = None):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+        self.linear = nn.Linear(in_features, out_features, use_bias)
+        self.norm = nn.LayerNorm(out_features) if norm else None
+        self.act = _act(act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dropout is not None:
+            x = self.dropout(x)
+        x = self.linear(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.act is not None:
+            x = self.act(x)
+        return x
+
+
+class ClsHead(OpSequential):
+    """The reference classification head: 1x1 conv + BN + hswish, global pool, Linear + LN +
+    hswish, dropout + Linear to the classes."""
+
+    def __init__(self, in_channels: int, width_list: tuple[int, int], num_classes: int,
+                 dropout: float = 0.0, act: str = "hswish"):
+        super().__init__([
+            ConvLayer(in_channels, width_list[0], 1, act=act),
+            GlobalAvgPool(),
+            LinearLayer(width_list[0], width_list[1], False, norm=True, act=act),
+            LinearLayer(width_list[1], num_classes, True, dropout),
+        ])
+
+
+def efficientvit_b1() -> EfficientViTBackbone:
+    return EfficientViTBackbone([16, 32, 64, 128, 256], [1, 2, 3, 3, 4], dim=16, expand_ratio=4)
+
+
+B1_HEAD_WIDTHS = (1536, 1600)
+
+
+# ---- I3D inflation: the same network with every 2D conv made 3D -------------------------
+
+class TemporalConv3d(nn.Conv3d):
+    """A Conv3d inflated from a Conv2d: temporal stride 1 and temporal 'replicate' padding
+    (edge frames repeated), spatial zero padding as in 2D.
+
+    Replicate padding in time keeps the defining property of I3D inflation at the clip's
+    ends too: on a clip of identical frames every frame sees identical taps, so the inflated
+    network computes exactly what the 2D network computes on one frame. The padding is a
+    concat of edge-frame slices (export-friendly, no replication_pad op)."""
+
+    def __init__(self, conv: nn.Conv2d, temporal_kernel: int):
+        kh, kw = conv.kernel_size
+        super().__init__(conv.in_channels, conv.out_channels, (temporal_kernel, kh, kw),
+                         stride=(1, *conv.stride), padding=(0, *conv.padding), groups=conv.groups,
+                         bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
+        self.temporal_pad = temporal_kernel // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.temporal_pad
+        if p:
+            x = torch.cat([x[:, :, :1]] * p + [x] + [x[:, :, -1:]] * p, dim=2)
+        return super().forward(x)
+
+
+def temporal_kernel_for(kernel_size: int, temporal_kernel: int) -> int:
+    """Spatial kernels (3x3, 5x5) get `temporal_kernel` taps in time; 1x1 convs stay 1x1x1."""
+    return temporal_kernel if kernel_size > 1 else 1
+
+
+def inflate_to_3d(module: nn.Module, temporal_kernel: int = 3) -> nn.Module:
+    """Replace (in place) every Conv2d with a TemporalConv3d and every BatchNorm2d with a
+    BatchNorm3d. Parameter names do not change, so 2D checkpoints map key by key (with
+    `inflate_state_dict`)."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.Conv2d):
+            kt = temporal_kernel_for(child.kernel_size[0], temporal_kernel)
+            setattr(module, name, TemporalConv3d(child, kt))
+        elif isinstance(child, nn.BatchNorm2d):
+            bn = nn.BatchNorm3d(child.num_features, child.eps, child.momentum, child.affine,
+                                child.track_running_stats, device=child.weight.device)
+            setattr(module, name, bn)
+        else:
+            inflate_to_3d(child, temporal_kernel)
+    return module
+
+
+def inflate_state_dict(state_2d: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inflate 2D conv weights to the 3D shapes of `target` (a 3D model's state dict), as in
+    I3D: the kernel is copied T_k times along time and divided by T_k, so a clip of
+    identical frames gives the 2D response. Other tensors pass through."""
+    out = {}
+    for key, w in state_2d.items():
+        t = target.get(key)
+        if t is not None and w.dim() == 4 and t.dim() == 5 and t.shape[:2] + t.shape[3:] == w.shape:
+            kt = t.shape[2]
+            w = w.unsqueeze(2).repeat(1, 1, kt, 1, 1) / kt
+        out[key] = w
+    return out

@@ -1,0 +1,280 @@
+"""MoViNet (Kondratyuk et al. 2021) A0 and A2, causal, as whole-clip and streaming models.
+
+Architecture (block tables of the official A0/A2 configs, as MoViNet-pytorch lists them):
+stem 1x3x3 conv (stride 2) -> stages of inverted-bottleneck blocks (1x1x1 expand,
+depthwise kt x k x k conv with spatial stride 2 in a stage's first block, SE, 1x1x1
+project, shortcut through 1x3x3 average pool + 1x1x1 conv where the shape changes) ->
+1x1x1 conv (480 / 640) -> global average pool -> 2048 + Swish -> dropout -> classes.
+BN eps 1e-3, Swish activations, sigmoid gates.
+
+Everything that looks along time is causal, as in MoViNet-Stream: temporal convolutions pad
+only at the front, the SE squeezes with the cumulative average over the frames seen so far
+(the official causal 3-D SE, C -> C/4 -> C), and the classifier reads the cumulative
+average. So the whole-clip model's logits equal those of
+the streaming model after the clip's last frame, and both share one state dict.
+
+Streaming (`*_stream`): `forward(video, *state)` consumes the frames of `video` (one per
+call on a device: (B, 1, 3, H, W)) and returns `(logits, *new_state)`. The state tensors
+are explicit inputs and outputs so the step exports as a plain graph:
+  frame_count (1,)                     frames seen so far
+  <block>_conv_frames (B, C, kt-1, h, w) the last kt-1 inputs of a temporal conv (kt > 1)
+  <block>_se_sum (B, C, 1, 1, 1)        running sum of the SE's per-frame averages
+  head_sum (B, C)                       running sum of the classifier's per-frame averages
+in `model.state_names` order (the card lists names and shapes at the default size).
+`model.init_state(batch)` gives the zero state of a fresh stream. Called without state,
+the streaming model runs the clip frame by frame from a fresh state and returns logits
+only (what generic callers, exports of a whole clip and FLOP counts expect).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mobilekit.models.layers import ClassificationHeads
+from mobilekit.models.registry import register_model
+
+# stem channels, head channels, stages of (out channels, first-block stride,
+# [(expanded channels, temporal kernel, spatial kernel), ...]).
+ARCHS = {
+    "a0": dict(stem=8, head=480, stages=[
+        (8, 2, [(24, 1, 5)]),
+        (32, 2, [(80, 3, 3), (80, 3, 3), (80, 3, 3)]),
+        (56, 2, [(184, 5, 3), (112, 3, 3), (184, 3, 3)]),
+        (56, 1, [(184, 5, 3), (184, 3, 3), (184, 3, 3), (184, 3, 3)]),
+        (104, 2, [(384, 5, 3), (280, 1, 5), (280, 1, 5), (344, 1, 5)]),
+    ]),
+    "a2": dict(stem=16, head=640, stages=[
+        (16, 2, [(40, 1, 5), (40, 3, 3), (64, 3, 3)]),
+        (40, 2, [(96, 3, 3), (120, 3, 3), (96, 3, 3), (96, 3, 3), (120, 3, 3)]),
+        (72, 2, [(240, 5, 3), (160, 3, 3), (240, 3, 3), (192, 3, 3), (240, 3, 3)]),
+        (72, 1, [(240, 5, 3), (240, 3, 3), (240, 3, 3), (240, 3, 3), (144, 1, 5), (240, 3, 3)]),
+        (144, 2, [(480, 5, 3), (384, 1, 5), (384, 1, 5), (480, 1, 5), (480, 1, 5), (480, 3, 3),
+                  (576, 1, 3)]),
+    ]),
+}
+HIDDEN = 2048
+BN_EPS = 1e-3
+
+
+def _blocks(arch: dict, image_size: int):
+    """(name, in, out, expanded, kt, k, stride, input side) for every block."""
+    side, cin = math.ceil(image_size / 2), arch["stem"]
+    for si, (cout, stride, layers) in enumerate(arch["stages"]):
+        for li, (exp, kt, k) in enumerate(layers):
+            s = stride if li == 0 else 1
+            yield f"b{si}_l{li}", cin, cout, exp, kt, k, s, side
+            side, cin = math.ceil(side / s), cout
+
+
+def stream_state_spec(arch: dict, image_size: int, batch: int = 1) -> list[tuple[str, tuple[int, ...]]]:
+    """Names and shapes of the streaming state, in input/output order."""
+    spec = [("frame_count", (1,))]
+    for name, _, _, exp, kt, _, _, side in _blocks(arch, image_size):
+        if kt > 1:
+            spec.append((f"{name}_conv_frames", (batch, exp, kt - 1, side, side)))
+        spec.append((f"{name}_se_sum", (batch, exp, 1, 1, 1)))
+    spec.append(("head_sum", (batch, arch["head"])))
+    return spec
+
+
+def _make_divisible(v: float, divisor: int = 8) -> int:
+    out = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * v else out
+
+
+def spatial_mean(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, H, W) -> (B, C, T, 1, 1), as a keepdim 4-D mean over (2, 3)."""
+    b, c, t, h, w = x.shape
+    return x.reshape(b, c * t, h, w).mean((2, 3), keepdim=True).reshape(b, c, t, 1, 1)
+
+
+def causal_mean(x: torch.Tensor) -> torch.Tensor:
+    """Average over frames 0..t for every t of (B, C, T, 1, 1)."""
+    t = x.shape[2]
+    counts = torch.arange(1, t + 1, dtype=x.dtype, device=x.device).reshape(1, 1, t, 1, 1)
+    return x.cumsum(2) / counts
+
+
+class CausalConvBN(nn.Module):
+    """Conv3d (kt, k, k) that only looks back in time, + BN (+ activation).
+
+    Clip: kt-1 zero frames are padded in front. Stream: the last kt-1 input frames are the
+    state `<key>` and are concatenated in front of the new frame instead."""
+
+    def __init__(self, cin: int, cout: int, kt: int = 1, k: int = 1, stride: int = 1,
+                 groups: int = 1, act: bool = True):
+        super().__init__()
+        self.kt = kt
+        self.conv = nn.Conv3d(cin, cout, (kt, k, k), (1, stride, stride), (0, k // 2, k // 2),
+                              groups=groups, bias=False)
+        self.norm = nn.BatchNorm3d(cout, eps=BN_EPS)
+        self.act = nn.SiLU() if act else nn.Identity()
+        self.state_key: str | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kt > 1:
+            x = F.pad(x, (0, 0, 0, 0, self.kt - 1, 0))
+        return self.act(self.norm(self.conv(x)))
+
+    def step(self, x: torch.Tensor, state: dict, new: dict) -> torch.Tensor:
+        if self.kt > 1:
+            x = torch.cat([state[self.state_key], x], dim=2)
+            new[self.state_key] = x[:, :, 1:]
+        return self.act(self.norm(self.conv(x)))
+
+
+class CausalSqueezeExcite(nn.Module):
+    """SE that squeezes with the cumulative average over the frames seen so far (the
+    official causal 3-D SE; C -> C/4 -> C)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        squeeze = _make_divisible(channels // 4)
+        self.fc1 = nn.Conv3d(channels, squeeze, 1)
+        self.act = nn.SiLU()
+        self.fc2 = nn.Conv3d(squeeze, channels, 1)
+        self.gate = nn.Sigmoid()
+        self.state_key: str | None = None
+
+    def _scale(self, so_far: torch.Tensor) -> torch.Tensor:
+        return self.gate(self.fc2(self.act(self.fc1(so_far))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self._scale(causal_mean(spatial_mean(x)))
+
+    def step(self, x: torch.Tensor, state: dict, new: dict) -> torch.Tensor:
+        total = state[self.state_key] + spatial_mean(x)
+        new[self.state_key] = total
+        return x * self._scale(total / new["frame_count"])
+
+
+class MoViNetBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, expanded: int, kt: int, k: int, stride: int):
+        super().__init__()
+        self.expand = CausalConvBN(cin, expanded)
+        self.conv = CausalConvBN(expanded, expanded, kt, k, stride, groups=expanded)
+        self.se = CausalSqueezeExcite(expanded)
+        self.project = CausalConvBN(expanded, cout, act=False)
+        self.shortcut = None
+        if stride != 1 or cin != cout:
+            pool = nn.AvgPool3d((1, 3, 3), (1, stride, stride), (0, 1, 1)) if stride != 1 else nn.Identity()
+            self.shortcut = nn.Sequential(OrderedDict(pool=pool, proj=CausalConvBN(cin, cout, act=False)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.project(self.se(self.conv(self.expand(x))))
+        return y + (x if self.shortcut is None else self.shortcut(x))
+
+    def step(self, x: torch.Tensor, state: dict, new: dict) -> torch.Tensor:
+        y = self.project(self.se.step(self.conv.step(self.expand(x), state, new), state, new))
+        return y + (x if self.shortcut is None else self.shortcut(x))
+
+
+class MoViNet(nn.Module):
+    def __init__(self, arch: str, num_classes, num_frames: int, image_size: int,
+                 streaming: bool = False, dropout: float = 0.2):
+        super().__init__()
+        cfg = ARCHS[arch]
+        self.arch, self.streaming, self.image_size = arch, streaming, image_size
+        self.num_frames = num_frames
+        self.stem = CausalConvBN(3, cfg["stem"], 1, 3, stride=2)
+        blocks = OrderedDict()
+        for name, cin, cout, exp, kt, k, s, _ in _blocks(cfg, image_size):
+            blocks[name] = MoViNetBlock(cin, cout, exp, kt, k, s)
+            if kt > 1:
+                blocks[name].conv.state_key = f"{name}_conv_frames"
+            blocks[name].se.state_key = f"{name}_se_sum"
+        self.blocks = nn.Sequential(blocks)
+        self.head_conv = CausalConvBN(cout, cfg["head"])
+        self.hidden = nn.Linear(cfg["head"], HIDDEN)
+        self.hidden_act = nn.SiLU()
+        self.head = ClassificationHeads(HIDDEN, num_classes, dropout=dropout)
+        self._state_spec = stream_state_spec(cfg, image_size)
+        self.state_names = [n for n, _ in self._state_spec]
+
+    def init_state(self, batch: int = 1, device=None, dtype=torch.float32) -> tuple[torch.Tensor, ...]:
+        """The zero state of a fresh stream, in `state_names` order."""
+        return tuple(torch.zeros((batch,) + shape[1:] if len(shape) > 1 else shape, device=device, dtype=dtype)
+                     for _, shape in self._state_spec)
+
+    def _classify(self, pooled: torch.Tensor):
+        return self.head(self.hidden_act(self.hidden(pooled)))
+
+    def _clip(self, video: torch.Tensor):
+        x = self.head_conv(self.blocks(self.stem(video.transpose(1, 2))))
+        b, c, t, h, w = x.shape
+        # The cumulative average after the last frame is the plain average over the clip.
+        pooled = x.reshape(b, c, t * h, w).mean((2, 3), keepdim=True).flatten(1)
+        return self._classify(pooled)
+
+    def _step(self, frame: torch.Tensor, state: dict) -> tuple:
+        new = {"frame_count": state["frame_count"] + 1}
+        x = self.stem(frame.transpose(1, 2))
+        for block in self.blocks:
+            x = block.step(x, state, new)
+        x = self.head_conv(x)
+        now = spatial_mean(x).flatten(1)
+        new["head_sum"] = state["head_sum"] + now
+        return self._classify(new["head_sum"] / new["frame_count"]), new
+
+    def forward(self, video: torch.Tensor, *state: torch.Tensor):
+        if video.dim() != 5:
+            raise ValueError(f"expected a (B, T, 3, H, W) clip, got shape {tuple(video.shape)}")
+        if not self.streaming:
+            if state:
+                raise ValueError("the whole-clip MoViNet takes no state; use the *_stream model to stream")
+            return self._clip(video)
+        if video.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(f"this streaming model was built for {self.image_size}x{self.image_size} frames, "
+                             f"got {tuple(video.shape[-2:])}; create it with image_size={video.shape[-1]}")
+        explicit = len(state) > 0
+        if not explicit:
+            state = self.init_state(video.shape[0], video.device, video.dtype)
+        if len(state) != len(self.state_names):
+            raise ValueError(f"expected {len(self.state_names)} state tensors ({', '.join(self.state_names[:3])}, "
+                             f"...), got {len(state)}; start from model.init_state()")
+        current = dict(zip(self.state_names, state))
+        for t in range(video.shape[1]):
+            logits, current = self._step(video[:, t:t + 1], current)
+        if not explicit:
+            return logits
+        return (logits, *(current[n] for n in self.state_names))
+
+
+def _stream_card(arch: str, image_size: int) -> dict:
+    return {"streaming": {
+        "inputs": "video (B, 1, 3, H, W): one frame, then the state tensors below",
+        "outputs": "logits (B, classes), then the updated state tensors in the same order",
+        "init": "zeros (model.init_state(batch)); frame_count counts frames seen so far",
+        "state_at_default_size": [{"name": n, "shape": list(s)} for n, s in stream_state_spec(ARCHS[arch], image_size)],
+    }}
+
+
+_PAPER = "MoViNet (Kondratyuk et al. 2021), causal (Stream) form; paper 001 Table 1"
+_SIZES = {"a0": 172, "a2": 224}   # the official input sizes of A0 and A2
+_PARAMS = {"a0": "2.7M (paper 001 Table 4)", "a2": "4.8M (paper 001 Table 4)"}
+
+
+def _register(arch: str) -> None:
+    upper = arch.upper()
+
+    @register_model(name=f"movinet_{arch}", family="movinet", paper=_PAPER, num_frames=16,
+                    image_size=_SIZES[arch], paper_params=_PARAMS[arch],
+                    description=f"MoViNet-{upper}, causal, whole clip (same weights as movinet_{arch}_stream)")
+    def clip(num_classes, num_frames, image_size, **kw):
+        return MoViNet(arch, num_classes, num_frames, image_size, **kw)
+
+    @register_model(name=f"movinet_{arch}_stream", family="movinet", paper=_PAPER, num_frames=1,
+                    image_size=_SIZES[arch], paper_params=_PARAMS[arch], frame_sampling="consecutive",
+                    description=f"MoViNet-{upper}-Stream: one frame per call, state in and out",
+                    extra=_stream_card(arch, _SIZES[arch]))
+    def stream(num_classes, num_frames, image_size, **kw):
+        return MoViNet(arch, num_classes, num_frames, image_size, streaming=True, **kw)
+
+
+for _arch in ARCHS:
+    _register(_arch)

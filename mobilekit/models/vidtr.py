@@ -1,0 +1,234 @@
+"""VidTr and compact VidTr (paper 002): a video transformer on raw 16x16 patches with
+separable attention MSA(S) = MSA_s(MSA_t(S)).
+
+Tokens form a 2-D grid (T+1) x (N+1): N patches per frame plus a spatial cls token per frame
+(column 0), and one more row of temporal cls tokens (row 0), one per spatial location. The
+intersection (0, 0) is classified.
+
+One attention block (one qkv projection, one output projection, timm names attn.qkv /
+attn.proj, so ViT weights load by key) does, as the paper and its public reference code:
+1. temporal attention: per spatial location (and head), the T+1 rows attend to each other;
+2. spatial attention: per (kept) row, the N+1 locations attend to each other, with q and k
+   taken from the same projection as the temporal attention and the *output of the temporal
+   attention as the values*.
+
+Compact VidTr (C-VidTr) shrinks the temporal axis inside the temporal attention with
+topK_std pooling (Eq. 9-11): of the T' frame rows of the temporal attention matrix, keep the
+`keep` rows with the highest standard deviation (strongly localised attention), in temporal
+order; the cls row is always kept. Selection is per head and per spatial location, and the
+residual stream, q and k follow the same selection (as the reference code does). `keep` is a
+Python int, so topk / sort / gather have static shapes and export.
+
+Choices of ours, recorded in the cards:
+- the learnable positional embedding over the (T+1) x (N+1) grid is added once to the
+  tokens (ViT style); the reference code adds it to the input of the first layer's qkv only;
+- the pooled attention rows are used as they are; the reference code applies a second
+  softmax to them (the paper's Eq. 3-4 has one);
+- separable attention in every layer of C-VidTr (the reference's compact model switches to
+  joint attention with a single cls token after the last pooling layer);
+- `vidtr_ti` (d=192, 3 heads, ViT-Ti sized) is our phone-sized configuration, not the paper's.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from mobilekit.models.layers import Attention, ClassificationHeads, Mlp, init_token
+from mobilekit.models.registry import register_model
+
+
+def topk_std_rows(rows: torch.Tensor, keep: int) -> torch.Tensor:
+    """Indices (along dim 1) of the `keep` rows of `rows` (G, R, K) with the highest standard
+    deviation over dim 2, sorted in row (temporal) order -> (G, keep) int64.
+
+    The reference uses the unbiased std; the choice does not change the ranking."""
+    std = rows.std(dim=-1)
+    return std.topk(keep, dim=-1).indices.sort(dim=-1).values
+
+
+def _keep_rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Row 0 of t (G, R, d) plus the frame rows 1: picked by idx (G, keep) -> (G, 1 + keep, d)."""
+    picked = t[:, 1:].gather(1, idx.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
+    return torch.cat([t[:, :1], picked], dim=1)
+
+
+class PatchEmbed(nn.Module):
+    """ViT patch embedding per frame: a stride-16 16x16 conv (timm name patch_embed.proj)."""
+
+    def __init__(self, patch_size: int, dim: int, in_chans: int = 3):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_chans, dim, patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B*T, 3, H, W) -> (B*T, N, dim)"""
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class SeparableAttention(Attention):
+    """MSA_s(MSA_t(S)) over a (B, R, P, C) grid: R = 1 + frames rows, P = 1 + patches columns.
+
+    With `keep` set, topK_std pooling leaves 1 + keep rows. forward returns the attention
+    output and the row indices it kept (None without pooling), which the block uses to pick
+    the same rows of its residual stream.
+    """
+
+    def __init__(self, dim: int, num_heads: int, keep: int | None = None,
+                 attn_drop: float = 0.0, proj_drop: float = 0.0):
+        super().__init__(dim, num_heads, qkv_bias=True, attn_drop=attn_drop, proj_drop=proj_drop)
+        self.keep = keep
+
+    def _temporal(self, t: torch.Tensor) -> torch.Tensor:
+        """(B, R, P, C) -> (B*h*P, R, d): one temporal sequence per head and location."""
+        b, r, p, _ = t.shape
+        return t.reshape(b, r, p, self.num_heads, self.head_dim).permute(0, 3, 2, 1, 4).reshape(
+            b * self.num_heads * p, r, self.head_dim)
+
+    def _from_temporal(self, t: torch.Tensor, b: int, p: int) -> torch.Tensor:
+        """(B*h*P, R, d) -> (B, R, P, C), the inverse of _temporal."""
+        r = t.shape[1]
+        return t.reshape(b, self.num_heads, p, r, self.head_dim).permute(0, 3, 2, 1, 4).reshape(
+            b, r, p, self.num_heads * self.head_dim)
+
+    def _temporal_to_spatial(self, t: torch.Tensor, b: int, p: int) -> torch.Tensor:
+        """(B*h*P, R, d) -> (B*h*R, P, d): one spatial sequence per head and row."""
+        r = t.shape[1]
+        return t.reshape(b, self.num_heads, p, r, self.head_dim).permute(0, 1, 3, 2, 4).reshape(
+            b * self.num_heads * r, p, self.head_dim)
+
+    def keep_rows(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Apply the rows kept by forward() to a (B, R, P, C) tensor (the residual stream)."""
+        b, _, p, _ = x.shape
+        return self._from_temporal(_keep_rows(self._temporal(x), idx), b, p)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        b, _, p, c = x.shape
+        qkv = self.qkv(x)
+        # Static slices of the last dim (delegable), as in layers.Attention.
+        q = self._temporal(qkv[..., :c]) * self.scale
+        k = self._temporal(qkv[..., c:2 * c])
+        v = self._temporal(qkv[..., 2 * c:])
+        attn_t = torch.bmm(q, k.transpose(1, 2)).softmax(dim=-1)          # (BhP, R, R)
+        idx = None
+        if self.keep is not None:
+            idx = topk_std_rows(attn_t[:, 1:], self.keep)                   # cls row excluded
+            attn_t, q, k = (_keep_rows(t, idx) for t in (attn_t, q, k))
+        out_t = torch.bmm(self.attn_drop(attn_t), v)                      # (BhP, R', d)
+
+        q_s, k_s, v_s = (self._temporal_to_spatial(t, b, p) for t in (q, k, out_t))
+        attn_s = self.attn_drop(torch.bmm(q_s, k_s.transpose(1, 2)).softmax(dim=-1))
+        out = torch.bmm(attn_s, v_s)                                      # (BhR', P, d)
+        r = out.shape[0] // (b * self.num_heads)
+        out = out.reshape(b, self.num_heads, r, p, self.head_dim).permute(0, 2, 3, 1, 4).reshape(b, r, p, c)
+        return self.proj_drop(self.proj(out)), idx
+
+
+class VidTrBlock(nn.Module):
+    """Pre-norm transformer layer with separable attention (timm Block names)."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, keep: int | None = None,
+                 dropout: float = 0.1, eps: float = 1e-6):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.attn = SeparableAttention(dim, num_heads, keep=keep, attn_drop=dropout, proj_drop=dropout)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act="gelu", drop=dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, idx = self.attn(self.norm1(x))
+        if idx is not None:
+            x = self.attn.keep_rows(x, idx)
+        x = x + y
+        return x + self.mlp(self.norm2(x))
+
+
+def pooling_schedule(num_frames: int, depth: int, pool_layers: Sequence[int],
+                     pool_k: Sequence[int]) -> list[int | None]:
+    """Rows kept per layer (None: no pooling). Layer `pool_layers[i]` (0-based) drops
+    `pool_k[i]` frames; at least one frame is always kept, so short clips (tests) still run,
+    and a pooling that would drop nothing is skipped."""
+    if len(pool_layers) != len(pool_k):
+        raise ValueError(f"pool_layers {list(pool_layers)} and pool_k {list(pool_k)} differ in length")
+    bad = [i for i in pool_layers if not 0 <= i < depth]
+    if bad:
+        raise ValueError(f"pool_layers {bad} outside the {depth} layers (0-based)")
+    schedule: list[int | None] = [None] * depth
+    rows = num_frames
+    for layer in range(depth):
+        if layer in pool_layers:
+            keep = max(1, rows - int(pool_k[list(pool_layers).index(layer)]))
+            if keep < rows:
+                schedule[layer] = rows = keep
+    return schedule
+
+
+class VidTr(nn.Module):
+    def __init__(self, num_classes, num_frames: int, image_size: int, dim: int = 768,
+                 depth: int = 12, num_heads: int = 8, mlp_ratio: float = 4.0, patch_size: int = 16,
+                 pool_layers: Sequence[int] = (), pool_k: Sequence[int] = (),
+                 dropout: float = 0.1, head_dropout: float = 0.5):
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(f"image_size {image_size} is not a multiple of the patch size {patch_size}")
+        self.num_frames = num_frames
+        self.grid = image_size // patch_size
+        n = self.grid * self.grid
+        self.patch_embed = PatchEmbed(patch_size, dim)
+        self.spatial_cls = init_token(1, num_frames, 1, dim)     # column 0: one per frame
+        self.temporal_cls = init_token(1, 1, n + 1, dim)         # row 0: one per location
+        self.pos_embed = init_token(1, num_frames + 1, n + 1, dim)
+        self.keep_schedule = pooling_schedule(num_frames, depth, pool_layers, pool_k)
+        self.blocks = nn.ModuleList([
+            VidTrBlock(dim, num_heads, mlp_ratio, keep=keep, dropout=dropout)
+            for keep in self.keep_schedule])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = ClassificationHeads(dim, num_classes, dropout=head_dropout)
+
+    def forward(self, x: torch.Tensor):
+        if x.dim() != 5:
+            raise ValueError(f"expected a (B, T, 3, H, W) clip, got shape {tuple(x.shape)}")
+        b, t = x.shape[:2]
+        z = self.patch_embed(x.flatten(0, 1))
+        n, c = z.shape[1], z.shape[2]
+        z = z.reshape(b, t, n, c)
+        # Static shapes: at batch 1 no expand is emitted (expand_copy is not delegated).
+        s_cls = self.spatial_cls if b == 1 else self.spatial_cls.expand(b, t, 1, c)
+        t_cls = self.temporal_cls if b == 1 else self.temporal_cls.expand(b, 1, n + 1, c)
+        z = torch.cat([t_cls, torch.cat([s_cls, z], dim=2)], dim=1) + self.pos_embed
+        for blk in self.blocks:
+            z = blk(z)
+        z = self.norm(z)
+        return self.head(z[:, :1, :1].reshape(b, c))
+
+
+_VIDTR = dict(family="vidtr", paper="VidTr: Video Transformer Without Convolutions (paper 002)",
+              num_frames=8, image_size=224)
+# Paper Table 1: C-VidTr-S pools after layers [1, 2, 4] down to tau = [6, 4, 2] of 8 frames
+# (the reference code's 0-based `layer_pool` with 2 frames dropped each time).
+C_VIDTR_S_POOL = dict(pool_layers=(1, 2, 4), pool_k=(2, 2, 2))
+
+
+@register_model(name="vidtr_s", description="VidTr-S: ViT-B sized separable-attention transformer, 8x8 clips",
+                paper_params="not reported; initialised from ViT-B (86M)",
+                extra={"differences": "pos. embedding added to the tokens once (ViT style)"}, **_VIDTR)
+def vidtr_s(num_classes, num_frames, image_size, **kw):
+    return VidTr(num_classes, num_frames, image_size, **kw)
+
+
+@register_model(name="c_vidtr_s", description="C-VidTr-S: VidTr-S with topK_std temporal pooling "
+                "after layers 1, 2, 4 (8 -> 6 -> 4 -> 2 frames)",
+                paper_params="not reported; initialised from ViT-B (86M)",
+                extra={"pooling": "topK_std, Table 1: layers [1, 2, 4], tau [6, 4, 2]",
+                       "differences": "single softmax on pooled rows; separable attention in every layer"},
+                **_VIDTR)
+def c_vidtr_s(num_classes, num_frames, image_size, **kw):
+    return VidTr(num_classes, num_frames, image_size, **{**C_VIDTR_S_POOL, **kw})
+
+
+@register_model(name="vidtr_ti", description="VidTr-Ti (ours, not in the paper): d=192, 3 heads, "
+                "12 layers, ViT-Ti sized for phones", paper_params="n/a (our configuration)", **_VIDTR)
+def vidtr_ti(num_classes, num_frames, image_size, **kw):
+    return VidTr(num_classes, num_frames, image_size, **{"dim": 192, "num_heads": 3, **kw})

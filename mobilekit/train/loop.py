@@ -1,0 +1,332 @@
+"""The training loop: datasets -> model -> AdamW + ReduceLROnPlateau, AMP, gradient
+accumulation, DDP, per-epoch evaluation, checkpoints and metrics.jsonl.
+
+Library code: nothing is printed. Progress goes to a `Reporter` (the CLI passes one built
+on tqdm); the default reports nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from mobilekit.errors import MobilekitError
+from mobilekit.train.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
+from mobilekit.train.config import TrainConfig
+from mobilekit.train.distributed import DistInfo, EpochSampler, cleanup_distributed, init_distributed
+from mobilekit.train.metrics import AccuracyMeter, MetricsLog, primary_metric
+
+
+class TrainingError(MobilekitError):
+    """A run that cannot go on (NaN loss, a checkpoint for another model, ...)."""
+
+
+class Bar(Protocol):
+    def update(self, n: int, **postfix: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+class Reporter:
+    """Receives progress from `fit`. Subclass it in a front end; the base does nothing."""
+
+    def run_start(self, info: dict) -> None: ...
+
+    def bar(self, phase: str, epoch: int, total: int) -> Bar:
+        return _NullBar()
+
+    def epoch_end(self, record: dict) -> None: ...
+
+
+class _NullBar:
+    def update(self, n: int, **postfix: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: auto is bf16 on a CUDA GPU that supports it, else fp16; off on CPU."""
+    if amp == "off":
+        return None
+    if amp == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    raise TrainingError(f"unknown --amp {amp!r}", "use bf16, fp16, off or auto")
+
+
+def compute_loss(output, target) -> torch.Tensor:
+    """Cross-entropy; with several heads (EK100 verb + noun) the sum over heads."""
+    if isinstance(output, dict):
+        return sum(F.cross_entropy(logits.float(), target[head]) for head, logits in output.items())
+    return F.cross_entropy(output.float(), target)
+
+
+def _to(obj, device: torch.device):
+    if isinstance(obj, dict):
+        return {k: v.to(device, non_blocking=True) for k, v in obj.items()}
+    return obj.to(device, non_blocking=True)
+
+
+def _model_classes(classes) -> int | dict[str, int]:
+    return {k: len(v) for k, v in classes.items()} if isinstance(classes, dict) else len(classes)
+
+
+def build_datasets(cfg: TrainConfig):
+    from mobilekit.data import build_dataset
+
+    kw_train: dict = {}
+    kw_val: dict = {}
+    if cfg.dataset == "synthetic":
+        if cfg.num_classes:
+            kw_train["num_classes"] = kw_val["num_classes"] = cfg.num_classes
+        kw_train["num_samples"] = cfg.train_samples
+        kw_val["num_samples"] = cfg.val_samples
+    train_ds = build_dataset(cfg.dataset, cfg.data_root, "train", cfg.frames, cfg.size, train=True,
+                             seed=cfg.seed, **kw_train)
+    val_ds = build_dataset(cfg.dataset, cfg.data_root, "val", cfg.frames, cfg.size, train=False,
+                           seed=cfg.seed, **kw_val)
+    if len(train_ds) == 0:
+        raise TrainingError(f"the {cfg.dataset} training split is empty", "check --data-root")
+    return train_ds, val_ds
+
+
+def _loader(ds, sampler, batch_size: int, workers: int, device: torch.device) -> DataLoader:
+    from mobilekit.data import collate_skip_bad
+
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
+                      collate_fn=collate_skip_bad, pin_memory=device.type == "cuda",
+                      persistent_workers=False)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, amp_dtype: torch.dtype | None,
+             bar: Bar | None = None) -> dict:
+    """Top-1/top-5 (EK100: per head and action) over `loader`, summed over DDP processes.
+    Returns the metrics plus "clips", "skipped" and "clips_per_s"."""
+    model.eval()
+    meter = AccuracyMeter(device)
+    skipped = 0
+    start = time.perf_counter()
+    for clips, labels, bad in loader:
+        skipped += bad
+        if clips is None:
+            continue
+        clips, labels = _to(clips, device), _to(labels, device)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            output = model(clips)
+        meter.update(output, labels)
+        if bar is not None:
+            bar.update(len(clips) + bad, clips_per_s=meter.num / max(time.perf_counter() - start, 1e-9))
+    elapsed = time.perf_counter() - start
+    local = meter.num
+    meter.all_reduce()
+    world = _world_size()
+    return {**meter.compute(), "clips": meter.num, "skipped": skipped * world,
+            "clips_per_s": local * world / max(elapsed, 1e-9)}
+
+
+def _world_size() -> int:
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _default_workers(cfg: TrainConfig, dist_info: DistInfo) -> int:
+    if cfg.workers is not None:
+        return cfg.workers
+    if dist_info.device.type != "cuda":
+        return 0  # on a CPU the model's threads use the cores; decoding in-process is enough
+    import os
+
+    return max(1, min(8, (os.cpu_count() or 2) // dist_info.world_size))
+
+
+def fit(cfg: TrainConfig, reporter: Reporter | None = None) -> dict:
+    """Train `cfg.model` on `cfg.dataset`; returns a summary (best metric, history, paths).
+
+    Writes to `cfg.out`: last.pt (every epoch, and when stopped by max_steps/time_limit),
+    best.pt (on the best validation top-1, EK100: action top-1), metrics.jsonl.
+    """
+    from mobilekit.models import create_model
+
+    reporter = reporter or Reporter()
+    dist_info = init_distributed(cfg.device)
+    try:
+        return _fit(cfg, reporter, dist_info, create_model)
+    finally:
+        cleanup_distributed()
+
+
+def _fit(cfg: TrainConfig, reporter: Reporter, dist_info: DistInfo, create_model) -> dict:
+    device = dist_info.device
+    out = Path(cfg.out)
+    ckpt = None
+    if cfg.resume:
+        ckpt = load_checkpoint(cfg.resume)
+        if ckpt["model"] != cfg.model:
+            raise TrainingError(f"--resume {cfg.resume} holds a {ckpt['model']} checkpoint, not {cfg.model}",
+                                f"pass --model {ckpt['model']} or start a new run")
+    torch.manual_seed(cfg.seed)
+    train_ds, val_ds = build_datasets(cfg)
+    classes = train_ds.classes
+    if ckpt is not None and ckpt["classes"] != classes:
+        raise TrainingError(f"--resume {cfg.resume} was trained on other classes than this dataset",
+                            "resume with the same dataset and --data-root")
+    model = create_model(cfg.model, num_classes=_model_classes(classes), num_frames=cfg.frames,
+                         image_size=cfg.size, backbone_weights=cfg.backbone_weights)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["state_dict"])
+    model.to(device)
+    train_model: nn.Module = model
+    if dist_info.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.lr_factor,
+                                                           patience=cfg.lr_patience)
+    amp_dtype = resolve_amp(cfg.amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    accum = max(1, math.ceil(cfg.effective_batch / (cfg.batch_size * dist_info.world_size)))
+
+    start_epoch, step, batch_in_epoch, best = 0, 0, 0, -1.0
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt.get("scheduler"):
+            scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        extra = ckpt.get("extra", {})
+        start_epoch, step = int(ckpt["epoch"]), int(ckpt["step"])
+        batch_in_epoch = int(extra.get("batch_in_epoch", 0))
+        best = float(extra.get("best", -1.0))
+        if "rng" in extra:
+            torch.set_rng_state(extra["rng"])
+
+    workers = _default_workers(cfg, dist_info)
+    train_sampler = EpochSampler(len(train_ds), shuffle=True, seed=cfg.seed, rank=dist_info.rank,
+                                 world_size=dist_info.world_size, pad=True)
+    val_sampler = EpochSampler(len(val_ds), shuffle=False, rank=dist_info.rank,
+                               world_size=dist_info.world_size, pad=False)
+    val_loader = _loader(val_ds, val_sampler, cfg.batch_size, workers, device)
+    log = MetricsLog(out / "metrics.jsonl")
+    from mobilekit.models import count_params
+
+    reporter.run_start({
+        "model": cfg.model, "dataset": cfg.dataset, "device": str(device), "world_size": dist_info.world_size,
+        "params": count_params(model), "train_clips": len(train_ds), "val_clips": len(val_ds),
+        "classes": _model_classes(classes), "batch_size": cfg.batch_size, "accumulation": accum,
+        "effective_batch": cfg.batch_size * accum * dist_info.world_size,
+        "amp": str(amp_dtype).removeprefix("torch.") if amp_dtype else "off", "workers": workers,
+        "start_epoch": start_epoch, "start_step": step, "out": str(out),
+    } if dist_info.is_main else {})
+
+    def save(path: Path, epoch_done: int, metrics: dict, in_epoch: int) -> None:
+        save_checkpoint(path, model, classes=classes, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+                        epoch=epoch_done, step=step, metrics=metrics,
+                        extra={"batch_in_epoch": in_epoch, "best": best, "rng": torch.get_rng_state(),
+                               "train_config": cfg.to_dict()})
+
+    history: list[dict] = []
+    stopped = None
+    started = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs):
+        skip = batch_in_epoch * cfg.batch_size
+        train_sampler.set_epoch(epoch, skip=skip)
+        if hasattr(train_ds, "set_epoch"):
+            train_ds.set_epoch(epoch)
+        loader = _loader(train_ds, train_sampler, cfg.batch_size, workers, device)
+        bar = reporter.bar("train", epoch + 1, len(train_sampler)) if dist_info.is_main else _NullBar()
+        train_model.train()
+        meter = AccuracyMeter(device)
+        loss_sum, loss_n, skipped, micro = 0.0, 0, 0, 0
+        epoch_start = time.perf_counter()
+        batches = len(loader)
+        for i, (clips, labels, bad) in enumerate(loader):
+            skipped += bad
+            micro += 1
+            batch_in_epoch += 1
+            sync = micro % accum == 0 or i == batches - 1
+            if clips is not None:
+                clips, labels = _to(clips, device), _to(labels, device)
+                no_sync = train_model.no_sync if (dist_info.distributed and not sync) else contextlib.nullcontext
+                with no_sync():
+                    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                        output = train_model(clips)
+                    loss = compute_loss(output, labels)
+                    if not torch.isfinite(loss):
+                        raise TrainingError(
+                            f"loss is {loss.item()} at step {step + 1} (epoch {epoch + 1}, batch {i + 1})",
+                            "lower --lr, try --amp bf16 or --amp off, or check the data")
+                    scaler.scale(loss / accum).backward()
+                meter.update(output, labels)
+                loss_sum += loss.item() * len(clips)
+                loss_n += len(clips)
+            if sync:
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+            elapsed = time.perf_counter() - epoch_start
+            bar.update((len(clips) if clips is not None else 0) + bad,
+                       loss=loss_sum / max(loss_n, 1), top1=meter.compute().get("top1"),
+                       clips_per_s=meter.num * dist_info.world_size / max(elapsed, 1e-9))
+            if sync and cfg.max_steps and step >= cfg.max_steps:
+                stopped = f"max_steps {cfg.max_steps}"
+            if sync and cfg.time_limit and time.perf_counter() - started >= cfg.time_limit:
+                stopped = f"time_limit {cfg.time_limit:g}s"
+            if stopped:
+                break
+        bar.close()
+        train_time = time.perf_counter() - epoch_start
+        train_metrics = meter.compute()
+        if stopped and batch_in_epoch < batches + skip // cfg.batch_size:
+            # Stopped mid-epoch: keep the exact place so --resume continues from this step.
+            if dist_info.is_main:
+                save(out / "last.pt", epoch, {"train_" + k: v for k, v in train_metrics.items()}, batch_in_epoch)
+            break
+        batch_in_epoch = 0
+        vbar = reporter.bar("val", epoch + 1, len(val_sampler)) if dist_info.is_main else _NullBar()
+        val = evaluate(model, val_loader, device, amp_dtype, vbar)
+        vbar.close()
+        score = primary_metric(val)
+        scheduler.step(score)
+        is_best = score > best
+        best = max(best, score)
+        record = {
+            "epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"],
+            "train_loss": loss_sum / max(loss_n, 1),
+            **{f"train_{k}": v for k, v in train_metrics.items()},
+            **{f"val_{k}": v for k, v in val.items() if k not in ("clips", "skipped", "clips_per_s")},
+            "train_clips_per_s": meter.num * dist_info.world_size / max(train_time, 1e-9),
+            "eval_clips_per_s": val["clips_per_s"], "skipped_train": skipped * dist_info.world_size,
+            "skipped_val": val["skipped"], "epoch_time_s": time.perf_counter() - epoch_start,
+            "elapsed_s": time.perf_counter() - started, "best": is_best,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        history.append(record)
+        if dist_info.is_main:
+            metrics = {k: v for k, v in record.items() if k.startswith(("val_", "train_"))}
+            save(out / "last.pt", epoch + 1, metrics, 0)
+            if is_best:
+                save(out / "best.pt", epoch + 1, metrics, 0)
+            log.append(record)
+            reporter.epoch_end(record)
+        if stopped:
+            break
+    return {"out": str(out), "best": best, "steps": step, "epochs": len(history), "history": history,
+            "stopped": stopped, "classes": classes, "elapsed_s": time.perf_counter() - started}

@@ -1,0 +1,169 @@
+"""Desktop benchmark (paper 001's method) at tiny configs on CPU: every mode through the real
+CLI, the --sizes sweep, the OOM path, isolation, and the shared statistics."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import TINY, mobilekit_cli
+from mobilekit.bench.desktop import make_config, parse_modes, parse_sizes, run_benchmark
+from mobilekit.bench.stats import percentile, summarize, trimmed_mean
+from mobilekit.errors import MobilekitError, UnknownModelError
+from mobilekit.models import registry
+
+TINY_RUN = dict(num_classes=TINY["num_classes"], warmup=1, iters=2,
+                batch_sizes={"train": 2, "batch": 2}, threads=1)
+TINY_BENCH = dict(TINY_RUN, frames=TINY["num_frames"], size=TINY["image_size"])
+STATS = {"min", "median", "mean", "p90", "std", "max", "trimmed_mean"}
+
+
+def test_stats_match_numpy():
+    xs = [5.0, 1.0, 4.0, 2.0, 3.0, 100.0, 2.5, 3.5, 4.5, 1.5]
+    s = summarize(xs)
+    assert set(s) == STATS
+    assert s["median"] == pytest.approx(np.median(xs))
+    assert s["p90"] == pytest.approx(np.percentile(xs, 90))
+    assert s["mean"] == pytest.approx(np.mean(xs))
+    assert s["std"] == pytest.approx(np.std(xs, ddof=1))
+    # 10% of 10 samples trimmed each side: the 100 ms outlier and the 1.0 go.
+    assert trimmed_mean(xs) == pytest.approx(statistics.fmean(sorted(xs)[1:-1]))
+    assert percentile([7.0], 90) == 7.0 and summarize([7.0])["std"] == 0.0
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_every_mode_through_the_cli(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = mobilekit_cli() + [
+        "bench", "--models", "vtn_eff,vtn_r50", "--mode", "all", "--device", "cpu",
+        "--frames", "2", "--size", "64", "--classes", "5", "--train-batch", "2",
+        "--infer-batch", "2", "--warmup", "1", "--iters", "2", "--threads", "1", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+
+    assert res["schema"] == "mobilekit.bench/1"
+    env = res["environment"]
+    for key in ("torch", "cpu", "torch_threads", "os", "ram_mb", "usable_cpus", "load_avg_1m"):
+        assert env[key] is not None, key
+    assert env["torch_threads"] == 1 and env["cuda_available"] is False
+    cfg = res["config"]
+    assert cfg["device"] == "cpu" and cfg["precision"] == "fp32" and cfg["timer"] == "time.perf_counter"
+    assert cfg["batch_sizes"] == {"train": 2, "batch": 2, "single": 1}
+    assert cfg["relative_to"] == "vtn_eff"  # vlf_b0 not benchmarked: the first model
+
+    rows = {(r["model"], r["mode"]): r for r in res["results"]}
+    assert set(rows) == {(m, mode) for m in ("vtn_eff", "vtn_r50") for mode in ("train", "batch", "single")}
+    for (model, mode), r in rows.items():
+        assert r["status"] == "ok", r["error"]
+        assert set(r["latency_ms"]) == STATS
+        assert len(r["latencies_ms"]) == 2 and r["latency_ms"]["min"] > 0
+        assert r["batch_size"] == {"train": 2, "batch": 2, "single": 1}[mode]
+        assert (r["frames"], r["size"], r["num_classes"]) == (2, 64, 5)
+        assert r["peak_memory_mb"] > 0 and "VmHWM" in r["memory_method"]
+        assert r["relative"] == pytest.approx(r["latency_ms"]["median"] / rows["vtn_eff", mode]["latency_ms"]["median"])
+    assert all(rows["vtn_eff", m]["relative"] == 1.0 for m in ("train", "batch", "single"))
+    # Training holds weights, grads and AdamW state: more memory than a batch-1 forward.
+    assert rows["vtn_r50", "train"]["peak_memory_mb"] > rows["vtn_r50", "single"]["peak_memory_mb"]
+    assert res["reference"]["train"]["model"] == "vtn_eff"
+
+    # Reproduction check: VTN-EFF and VTN-R50 are both in paper 001 Table 2.
+    checks = {(c["source"], c["mode"], c["metric"]): c for c in res["reproduction"]}
+    lat = checks["paper 001 Table 2", "single", "latency"]
+    assert [m["model"] for m in lat["models"]] == ["vtn_eff", "vtn_r50"]
+    assert lat["base"] == "vtn_eff" and lat["models"][1]["paper_relative"] == pytest.approx(2.24 / 1.62)
+    assert lat["agrees"] == (rows["vtn_eff", "single"]["latency_ms"]["median"]
+                             <= rows["vtn_r50", "single"]["latency_ms"]["median"])
+    # Paper 001 trains VTN-R50 in less VRAM than VTN-EFF (8.9G vs 9.3G): the check names it
+    # whenever our order is the other way.
+    mem = checks["paper 001 Table 2", "train", "memory"]
+    ours_r50_first = rows["vtn_r50", "train"]["peak_memory_mb"] < rows["vtn_eff", "train"]["peak_memory_mb"]
+    assert mem["agrees"] == ours_r50_first
+    assert bool(mem["differences"]) != ours_r50_first
+
+    # The printed table and check.
+    assert "train ms" in proc.stdout and "vtn_r50" in proc.stdout
+    assert "paper 001 Table 2, single latency:" in proc.stdout
+
+
+def test_sizes_sweep_is_relative_to_the_reference_size():
+    # The reference size is --frames x --size when the sweep has it, not the sweep's first.
+    cfg = make_config(["tsn_b0"], modes=["single"], sizes=parse_sizes("2x48,2x64"),
+                      frames=2, size=64, **TINY_RUN)
+    assert cfg.reference_size == (2, 64)
+    res = run_benchmark(cfg)
+    rows = {(r["frames"], r["size"]): r for r in res["results"]}
+    assert set(rows) == {(2, 48), (2, 64)} and all(r["status"] == "ok" for r in rows.values())
+    ref = rows[2, 64]["latency_ms"]["median"]
+    assert rows[2, 64]["relative"] == 1.0
+    assert rows[2, 48]["relative"] == pytest.approx(rows[2, 48]["latency_ms"]["median"] / ref)
+    assert res["config"]["sizes"] == [[2, 48], [2, 64]]
+
+
+class _OutOfMemory(nn.Module):
+    """Stands in for a model too big for the device: allocation fails in forward."""
+
+    def __init__(self, **_):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+@pytest.fixture
+def oom_model():
+    name = "oom_for_test"
+    registry.register_model(name=name, family="test", paper="-", description="raises OOM")(_OutOfMemory)
+    yield name
+    registry._REGISTRY.pop(name)  # keep the zoo clean for other tests in this session
+
+
+def test_oom_is_a_row_and_the_run_goes_on(oom_model):
+    from mobilekit.commands.bench import results_table
+
+    cfg = make_config([oom_model, "tsn_b0"], modes=["train", "single"], relative_to="tsn_b0", **TINY_BENCH)
+    res = run_benchmark(cfg)
+    rows = {(r["model"], r["mode"]): r for r in res["results"]}
+    for mode in ("train", "single"):
+        assert rows[oom_model, mode]["status"] == "oom"
+        assert "out of memory" in rows[oom_model, mode]["error"]
+        assert rows[oom_model, mode].get("relative") is None
+        assert rows["tsn_b0", mode]["status"] == "ok" and rows["tsn_b0", mode]["relative"] == 1.0
+    table = results_table(res)
+    oom_line = next(line for line in table.splitlines() if line.startswith(oom_model))
+    assert "OOM" in oom_line
+
+
+def test_isolated_run_measures_in_a_fresh_process():
+    cfg = make_config(["tsn_b0"], modes=["single"], isolate=True, **TINY_BENCH)
+    res = run_benchmark(cfg)
+    (row,) = res["results"]
+    assert row["status"] == "ok" and row["peak_memory_mb"] > 0 and len(row["latencies_ms"]) == 2
+
+
+def test_bad_options_are_one_line_errors():
+    with pytest.raises(UnknownModelError, match="vlf_b9"):
+        make_config(["vlf_b9"])
+    with pytest.raises(MobilekitError, match="unknown mode"):
+        parse_modes("trian")
+    assert parse_modes("all") == ["train", "batch", "single"]
+    with pytest.raises(MobilekitError, match="FRAMESxRESOLUTION"):
+        parse_sizes("16-224")
+    with pytest.raises(MobilekitError, match="not among --models"):
+        make_config(["tsn_b0"], relative_to="vlf_b0")
+    if not torch.cuda.is_available():
+        with pytest.raises(MobilekitError, match="CUDA is not available"):
+            make_config(["tsn_b0"], device="cuda")
+    proc = subprocess.run(mobilekit_cli() + ["bench", "--models", "tsn_b0", "--sizes", "8by112"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: cannot read size '8by112'")
+    assert len(proc.stderr.strip().splitlines()) == 1

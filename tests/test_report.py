@@ -1,0 +1,98 @@
+"""`mobilekit report`: the Fig. 5 kind of table (and plot) from a collector database or a
+running collector."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+
+import pytest
+
+from conftest import mobilekit_cli
+from mobilekit.collector.process import CollectorProcess
+from mobilekit.collector.storage import Store
+from mobilekit.collector.wire import DeviceReport, golden_payloads
+
+TOKEN = "report-token"
+
+# (model, device, compute units, target, run medians in ms)
+RUNS = [
+    ("vlf_b0", "iPhone 15 Pro", "cpuAndNeuralEngine", "ane", [4.0, 5.0, 6.0]),
+    ("vtn_eff", "iPhone 15 Pro", "cpuAndNeuralEngine", "ane", [8.0, 10.0]),
+    ("vlf_b0", "iPhone 15 Pro", "cpuAndGPU", "coreml-gpu", [9.0]),
+    ("vtn_eff", "iPhone 15 Pro", "cpuAndGPU", "coreml-gpu", [6.0]),
+    ("vlf_b0", "Pixel 8", "cpu", "xnnpack", [40.0, 44.0]),
+    ("vtn_r50", "Pixel 8", "cpu", "xnnpack", [120.0]),
+]
+
+
+def reports() -> list[DeviceReport]:
+    ios, android = golden_payloads()["report_ios_ane.json"], golden_payloads()["report_android_xnnpack.json"]
+    out = []
+    for model, device, units, target, medians in RUNS:
+        for i, m in enumerate(medians):
+            p = json.loads(json.dumps(ios if device.startswith("iPhone") else android))
+            p["report_id"] = f"rep-{model}-{target}-{i}"
+            p["artifact"].update(model=model, target=target)
+            p["config"]["compute_units"] = units
+            p["results"]["latency_ms"] = dict(min=m, median=m, mean=m, p90=m * 1.1, std=0.0)
+            out.append(DeviceReport.model_validate(p))
+    return out
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "c.db"
+    store = Store(f"sqlite:///{path}")
+    assert all(store.add_reports(reports()))
+    store.close()
+    return f"sqlite:///{path}"
+
+
+def report(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(mobilekit_cli() + ["report", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_csv_relative_to_a_reference_model_and_plot(db, tmp_path):
+    plot = tmp_path / "fig5.png"
+    r = report("--db", db, "--format", "csv", "--relative-to", "vlf_b0", "--plot", str(plot))
+    assert r.returncode == 0, r.stderr
+    rows = {(x["model"], x["unit"]): x for x in csv.DictReader(io.StringIO(r.stdout))}
+    assert float(rows["vlf_b0", "ANE"]["median_ms"]) == 5.0
+    assert float(rows["vtn_eff", "ANE"]["relative"]) == pytest.approx(9.0 / 5.0)
+    assert float(rows["vtn_eff", "GPU"]["relative"]) == pytest.approx(6.0 / 9.0)
+    assert float(rows["vtn_r50", "CPU"]["relative"]) == pytest.approx(120.0 / 42.0)
+    assert rows["vtn_r50", "CPU"]["runs"] == "1" and rows["vlf_b0", "CPU"]["device"] == "Pixel 8"
+    # Paper order: CPU, GPU, ANE panels/rows.
+    assert [x["unit"] for x in csv.DictReader(io.StringIO(r.stdout))][0] == "CPU"
+    data = plot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_table_markdown_and_json_formats(db):
+    table = report("--db", db)
+    assert table.returncode == 0, table.stderr
+    header = table.stdout.splitlines()[0].split()
+    assert header[:4] == ["model", "device", "unit", "target"] and header[-1] == "(fastest=1)"
+    md = report("--db", db, "--format", "markdown", "--relative-to", "vlf_b0", "--target", "ane")
+    lines = md.stdout.splitlines()
+    assert lines[0].startswith("| model |") and len(lines) == 4  # header, rule, 2 models
+    rows = json.loads(report("--db", db, "--format", "json", "--model", "vtn_eff").stdout)
+    assert {(r["unit"], r["relative"]) for r in rows} == {("ANE", 1.0), ("GPU", 1.0)}
+
+
+def test_report_from_a_running_server_equals_the_database(db, tmp_path):
+    with CollectorProcess(db, TOKEN, log_path=tmp_path / "server.log") as server:
+        r = report("--server", server.url, "--format", "json", "--relative-to", "vlf_b0")
+    assert r.returncode == 0, r.stderr
+    local = report("--db", db, "--format", "json", "--relative-to", "vlf_b0")
+    assert json.loads(r.stdout) == json.loads(local.stdout)
+
+
+def test_missing_database_is_one_clear_error(tmp_path):
+    r = report("--db", f"sqlite:///{tmp_path / 'nope.db'}")
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: no collector database") and "Traceback" not in r.stderr
+    assert not (tmp_path / "nope.db").exists()
