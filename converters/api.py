@@ -140,7 +140,7 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
     except Exception as e:
         from converters.diagnose import unsupported_op_error
 
-        others = [t for t in TARGETS if t != tgt.name and TARGETS[t].module != tgt.module][:4]
+        others = [t for t in ("onnx", "tflite", "ptl", "coreml-cpu", "xnnpack") if TARGETS[t].module != tgt.module]
         with quiet():
             err = unsupported_op_error(e, model, src.example_input, tgt.name, src.name, others)
         raise err from e
@@ -154,16 +154,24 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
         t1 = time.perf_counter()
         validation = _validate(tgt, model, src, file, outputs, samples, latency_runs, threads)
         extras["validation_seconds"] = round(time.perf_counter() - t1, 2)
+        if validation.pop("input_sensitive", True) is False:
+            extras.setdefault("notes", []).append(
+                "eager outputs barely change with the input (untrained weights?): the numeric "
+                "comparison checks little; validate a trained model")
     else:
         validation = {"status": "skipped", "reason": "validation disabled (--no-validate)"}
 
     num_classes_out = outputs[0]["shape"][-1]
-    if src.classes is not None and len(src.classes) != num_classes_out:
+    classes = src.classes
+    if isinstance(classes, dict):  # named heads: the manifest's `classes` is one list
+        extras["classes_by_output"] = {k: list(v) for k, v in classes.items()}
+        classes = None
+    if classes is not None and len(classes) != num_classes_out:
         extras.setdefault("notes", []).append(
-            f"{len(src.classes)} class names for {num_classes_out} logits: names dropped")
-        src.classes = None
+            f"{len(classes)} class names for {num_classes_out} logits: names dropped")
+        classes = None
     manifest = build_manifest(
-        model=src.name, family=src.family, num_classes=num_classes_out, classes=src.classes,
+        model=src.name, family=src.family, num_classes=num_classes_out, classes=classes,
         input=_default_input_spec(src), outputs=outputs, target=tgt.name, runtime=tgt.runtime,
         compute_units=tgt.compute_units, delegate=tgt.delegate, precision=tgt.precision,
         quantization=None, file=file.name, size_bytes=size_of(file), sha256=sha256_of(file),

@@ -90,16 +90,16 @@ def unsupported_op_error(exc: BaseException, model: torch.nn.Module, example_inp
     ops = ops_named_in(text)
     where = locate_op(model, example_input, ops) if ops else None
     others = ", ".join(alternatives)
-    check = f"`mobilekit check --model {model_name} --target {target}` lists every op it cannot take"
+    check = "run `mobilekit check` to list every op the target cannot take"
     if where:
         op, path, cls = where
         at = f" in `{path}` ({cls})" if path else " (at the model's top level)"
         return MobilekitError(f"target {target} cannot convert op {op}{at}",
                               f"replace that op in the model, convert to another target ({others}), "
-                              f"or see {check}")
+                              f"or {check}")
     if ops:
         return MobilekitError(f"target {target} cannot convert op {ops[0]}",
-                              f"convert to another target ({others}), or see {check}")
+                              f"convert to another target ({others}), or {check}")
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return MobilekitError(f"conversion to {target} failed: {type(exc).__name__}: {first[:300]}",
                           f"run with --debug for the traceback; try another target ({others}) or {check}")

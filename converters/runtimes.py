@@ -52,7 +52,11 @@ class HostRuntime:
         self.threads = threads
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        """Outputs for one input batch: float32 in (int8/uint8 pass through for quantized
+        inputs), float32 out (quantized outputs dequantized), in the artifact's order."""
+        x = np.ascontiguousarray(x)
+        if x.dtype not in (np.int8, np.uint8):
+            x = x.astype(np.float32, copy=False)
         return [np.asarray(o, dtype=np.float32) for o in self._run(x)]
 
     def _run(self, x: np.ndarray) -> list[np.ndarray]:  # pragma: no cover - abstract
@@ -147,7 +151,7 @@ class LiteRTRuntime(HostRuntime):
 
     def _run(self, x):
         det = self._input
-        if det["dtype"] != np.float32:  # a quantized input: quantize with the tensor's params
+        if det["dtype"] != np.float32 and x.dtype == np.float32:  # quantize with the tensor's params
             scale, zero = det["quantization"]
             info = np.iinfo(det["dtype"])
             x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(det["dtype"])

@@ -32,7 +32,7 @@ class SourceModel:
     name: str
     family: str | None = None
     card: dict = field(default_factory=dict)   # mean/std/frame_sampling for the input spec
-    classes: list[str] | None = None
+    classes: list[str] | dict[str, list[str]] | None = None
     config: dict | None = None                 # mobilekit_config, to rebuild the model
     origin: str = "zoo"                        # zoo, checkpoint, module
 
@@ -137,7 +137,9 @@ def _from_checkpoint(path: str, num_classes, num_frames, image_size) -> SourceMo
     shape = [1, frames, 3, size, size] if frames and size else None
     src = _from_module(model, shape)
     src.name = meta.get("model") or config.get("model") or src.name
-    src.classes = list(meta["classes"]) if meta.get("classes") else None
+    classes = meta.get("classes")
+    # A list for one head, {head: [names]} for named heads (the manifest keeps both).
+    src.classes = (dict(classes) if isinstance(classes, dict) else list(classes)) if classes else None
     src.origin = "checkpoint"
     if src.card == {} and src.name:
         src.card, src.family = _card_for(src.name)

@@ -18,6 +18,30 @@ from converters.runtimes import HostRuntime
 TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2}
 
 
+def settle_batchnorm(model: torch.nn.Module, input_shape: list[int], steps: int = 3, seed: int = 0) -> torch.nn.Module:
+    """Give an untrained model BatchNorm statistics measured on random clips (in place).
+
+    With default init and BN in eval mode (running mean 0, var 1), a deep CNN's signal
+    decays layer by layer: a fresh EfficientNet-B0 emits features of ~1e-13, so the logits
+    no longer depend on the input and validation would compare constants. Tests and
+    benchmarks call this on untrained zoo models; trained checkpoints do not need it.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m, m.momentum) for m in bns]
+    was_training = model.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the steps
+    model.train()
+    with torch.no_grad():
+        for _ in range(steps):
+            model(torch.randn(*input_shape, generator=gen))
+    for m, momentum in saved:
+        m.momentum = momentum
+    return model.train(was_training)
+
+
 def random_clips(shape: list[int], samples: int, seed: int = 0) -> list[np.ndarray]:
     gen = torch.Generator().manual_seed(seed)
     return [torch.randn(*shape, generator=gen).numpy() for _ in range(samples)]
@@ -43,7 +67,9 @@ def median_latency_ms(runtime: HostRuntime, clip: np.ndarray, runs: int, warmup:
 
 def compare(runtime: HostRuntime, clips: list[np.ndarray], expected: list[list[np.ndarray]],
             precision: str, latency_runs: int = 20) -> dict:
-    """The manifest's `validation` block (status passed/failed) for one runtime."""
+    """The manifest's `validation` block (status passed/failed) for one runtime, plus
+    `input_sensitive` (False when eager logits barely change between clips), which the
+    caller moves to the conversion notes."""
     diffs, top1 = [], []
     scale = 1.0
     for clip, want in zip(clips, expected):
@@ -56,6 +82,10 @@ def compare(runtime: HostRuntime, clips: list[np.ndarray], expected: list[list[n
             diffs.append(np.abs(g.astype(np.float64) - w.astype(np.float64)))
             scale = max(scale, float(np.abs(w).max()))
             top1.append(bool((g.reshape(g.shape[0], -1).argmax(-1) == w.reshape(w.shape[0], -1).argmax(-1)).all()))
+    # Logits that do not change with the input (untrained weights, dead signal) make the
+    # comparison vacuous: say so instead of reporting a reassuring 0.
+    spread = max((float(np.abs(a - b).max()) for a, b in zip(expected[0], expected[-1])), default=0.0)
+    input_sensitive = len(expected) < 2 or spread > 1e-4 * scale
     all_diffs = np.concatenate([d.ravel() for d in diffs])
     max_diff, mean_diff = float(all_diffs.max()), float(all_diffs.mean())
     tolerance = TOLERANCE[precision] * scale
@@ -70,5 +100,6 @@ def compare(runtime: HostRuntime, clips: list[np.ndarray], expected: list[list[n
         "top1_agreement": sum(top1) / len(top1),
         "tolerance": tolerance,
         "host_latency_ms": median_latency_ms(runtime, clips[0], latency_runs) if ok else None,
+        "input_sensitive": input_sensitive,
     }
     return result

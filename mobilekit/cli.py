@@ -16,6 +16,7 @@ from mobilekit.errors import MobilekitError
 # One module per command (or group of related commands); each exposes `commands`.
 COMMAND_MODULES = [
     "models",
+    "convert",
     "train",
     "bench",
     "collect",

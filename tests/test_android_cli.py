@@ -47,6 +47,10 @@ if args[0] == "shell":
     words = shlex.split(args[1])
     if words[:2] == ["pm", "path"]:
         print("package:/data/app/org.mobilekit.bench/base.apk"); sys.exit(0)
+    if words[:1] == ["pidof"]:
+        sys.exit(1)  # the app is not running (any more)
+    if words[:2] == ["am", "start"] and os.environ.get("FAKE_APP") == "crash":
+        sys.exit(0)  # started, then died without writing anything
     if words[:2] == ["am", "start"]:
         extras, i = {}, 0
         while i < len(words):
@@ -167,3 +171,15 @@ def test_a_failure_on_the_phone_is_one_clear_line(tmp_path):
     assert res.stderr.strip().splitlines()[-1].startswith(
         "error: the app could not benchmark tiny-xnnpack: no manifest.json in /data/local/tmp/mobilekit/tiny-xnnpack")
     assert not (tmp_path / "r.json").exists()
+
+
+def test_an_app_that_dies_without_a_result_is_noticed(tmp_path):
+    env = _device(tmp_path)
+    env["FAKE_APP"] = "crash"
+    art = _artifact(tmp_path / "tiny-xnnpack")
+    res = subprocess.run(mobilekit_cli() + ["android", "run", str(art), "--timeout", "60"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1] == (
+        "error: the app stopped without writing a result (it crashed?); see `adb logcat -b crash` "
+        "and `adb logcat -s mobilekit ExecuTorch`")

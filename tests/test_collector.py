@@ -231,25 +231,46 @@ def test_artifact_with_wrong_checksum_or_token_is_refused_and_not_kept(server, t
     assert push.returncode == 2 and push.stderr.startswith("error:") and "sha256" in push.stderr
 
 
-def test_directory_artifact_travels_as_a_deterministic_zip(server, tmp_path):
+def test_directory_artifact_travels_as_a_zip_checked_against_the_manifest(server, tmp_path):
     import zipfile
+
+    from converters.manifest import sha256_of
+    from mobilekit.collector.artifacts import directory_sha256, zip_directory
 
     folder, _ = make_onnx_artifact(tmp_path / "pkg")
     pkg = folder / "model.mlpackage"  # stands in for an .mlpackage: a directory artifact
-    (pkg / "Data").mkdir(parents=True)
-    (pkg / "Data" / "weights.bin").write_bytes(bytes(range(256)) * 8)
+    (pkg / "Data" / "weights").mkdir(parents=True)
+    (pkg / "Data" / "weights" / "weight.bin").write_bytes(bytes(range(256)) * 8)
     (pkg / "Manifest.json").write_text("{}")
+    # The collector hashes a directory exactly as `mobilekit convert` does.
+    assert directory_sha256(pkg) == sha256_of(pkg)
     m = json.loads((folder / "manifest.json").read_text())
-    m.update(file="model.mlpackage", target="coreml-cpu", runtime="coreml", sha256="ab" * 32)
+    m.update(file="model.mlpackage", target="coreml-cpu", runtime="coreml", sha256=sha256_of(pkg))
     (folder / "manifest.json").write_text(json.dumps(m))
     client = CollectorClient(server.url, token=TOKEN)
     first = client.push_artifact(folder)
     assert first["duplicate"] is False and first["file_sha256"] != m["sha256"]
-    assert client.push_artifact(folder)["duplicate"] is True  # same bytes again
+    assert client.push_artifact(folder)["duplicate"] is True  # deterministic zip: same bytes
     got = client.download_artifact(first["id"], tmp_path / "dl")
     assert got.name == "model.mlpackage.zip"
     with zipfile.ZipFile(got) as zf:
-        assert sorted(zf.namelist()) == ["model.mlpackage/Data/weights.bin", "model.mlpackage/Manifest.json"]
+        assert sorted(zf.namelist()) == ["model.mlpackage/Data/weights/weight.bin",
+                                         "model.mlpackage/Manifest.json"]
+        zf.extractall(tmp_path / "unzipped")
+    assert sha256_of(tmp_path / "unzipped" / "model.mlpackage") == m["sha256"]
+
+    # A zip whose package is not the one the manifest hashed is refused, even when the zip
+    # itself arrived intact.
+    (pkg / "Manifest.json").write_text('{"changed": true}')
+    zipped = tmp_path / "model.mlpackage.zip"
+    zip_directory(pkg, zipped)
+    data = zipped.read_bytes()
+    files = {"manifest": ("manifest.json", json.dumps(m).encode()), "file": (zipped.name, data)}
+    r = httpx.post(server.url + "/api/v1/artifacts", files=files, headers=AUTH,
+                   data={"sha256": hashlib.sha256(data).hexdigest()})
+    assert r.status_code == 422 and "inside the zip" in r.json()["detail"]
+    with pytest.raises(MobilekitError, match="changed after conversion"):
+        client.push_artifact(folder)
 
 
 # --------------------------------------------------------------------------- restart

@@ -214,7 +214,8 @@ def test_mvit_stage_resolutions_and_pooled_keys():
     with torch.device("meta"):
         model = create_model("mvit_s", num_classes=400)
     blocks = model.blocks
-    assert [b.attn.q_thw for b in blocks] == [(8, 56, 56)] + [(8, 28, 28)] * 2 + [(8, 14, 14)] * 5 + [(8, 7, 7)] * 2
+    assert [b.attn.q_thw for b in blocks] == \
+        [(8, 56, 56)] + [(8, 28, 28)] * 2 + [(8, 14, 14)] * 5 + [(8, 7, 7)] * 2
     # Adaptive KV stride (1x8x8, divided by each query stride): keys/values are pooled to
     # 8x7x7, except in a stage's first block, which pools them from the previous stage's map.
     kv = [b.attn.kv_thw for b in blocks]
@@ -249,3 +250,9 @@ def test_vit_cls_rows_copy_the_token_per_frame():
         rows = vit.cls_rows(n)
         assert rows.shape == (n, 1, 192)
         torch.testing.assert_close(rows, vit.cls_token.expand(n, 1, 192))
+
+
+def test_vivit_rejects_wrong_frame_count():
+    model = create_model("vivit_fe", num_classes=5, num_frames=2, image_size=32)
+    with pytest.raises(ValueError, match="built for 2 frames, got 3; create it with num_frames=3"):
+        model(torch.randn(1, 3, 3, 32, 32))

@@ -10,7 +10,8 @@ import torch
 from conftest import TINY
 from mobilekit.errors import WeightsError
 from mobilekit.models import create_model, model_info
-from mobilekit.models.backbones.efficientvit import LiteMLA, relu_linear_attention
+from mobilekit.errors import ShapeError
+from mobilekit.models.backbones.efficientvit import LiteMLA, TemporalConv3d, relu_linear_attention
 from mobilekit.models.efficientvit import inflate_2d_checkpoint
 
 
@@ -78,6 +79,29 @@ def test_inflated_model_equals_2d_model_on_a_clip_of_identical_frames(tsn_checkp
         moving = model_3d(torch.randn(1, 4, 3, 64, 64))
     torch.testing.assert_close(still, expected, atol=1e-4, rtol=1e-4)
     assert not torch.allclose(moving, expected, atol=1e-2)
+
+
+@pytest.mark.parametrize("channels, groups, kernel, stride", [(4, 1, 3, 1), (6, 6, 5, 2), (6, 3, 1, 1)])
+def test_temporal_conv_equals_conv3d_with_edge_padding(channels, groups, kernel, stride):
+    """The inflated conv runs as a 2D conv over stacked time-shifted frames: the same numbers
+    as torch's conv3d on the clip with its edge frames repeated."""
+    torch.manual_seed(0)
+    conv = TemporalConv3d(torch.nn.Conv2d(channels, 12, kernel, stride, kernel // 2, groups=groups),
+                          temporal_kernel=3 if kernel > 1 else 1, num_frames=5)
+    clip = torch.randn(2, channels, 5, 9, 9)                       # (B, C, T, H, W)
+    kt = conv.kernel_size[0]
+    padded = torch.cat([clip[:, :, :1]] * (kt // 2) + [clip] + [clip[:, :, -1:]] * (kt // 2), dim=2)
+    expected = torch.nn.functional.conv3d(padded, conv.weight, conv.bias, conv.stride, conv.padding,
+                                          groups=groups)
+    got = conv(clip.transpose(1, 2).flatten(0, 1))                 # (B*T, C, H, W)
+    got = got.reshape(2, 5, *got.shape[1:]).transpose(1, 2)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_3d_model_rejects_another_clip_length():
+    model = create_model("efficientvit_b1_3d", **TINY)
+    with pytest.raises(ShapeError, match="built for 2 frames, got 3"):
+        model(torch.randn(1, 3, 3, 64, 64))
 
 
 def test_inflating_with_another_class_count_skips_only_the_classifier(tsn_checkpoint):

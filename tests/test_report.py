@@ -6,11 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-
 import pytest
 
-from conftest import mobilekit_cli
 from mobilekit.collector.process import CollectorProcess
 from mobilekit.collector.storage import Store
 from mobilekit.collector.wire import DeviceReport, golden_payloads
@@ -51,8 +48,15 @@ def db(tmp_path_factory):
     return f"sqlite:///{path}"
 
 
-def report(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(mobilekit_cli() + ["report", *args], capture_output=True, text=True, timeout=120)
+def report(*args: str):
+    """The real command, in-process (a subprocess per call would cost seconds on 2 cores)."""
+    from click.testing import CliRunner
+
+    from mobilekit.cli import cli
+
+    result = CliRunner().invoke(cli, ["report", *args])
+    result.returncode = result.exit_code
+    return result
 
 
 def test_csv_relative_to_a_reference_model_and_plot(db, tmp_path):

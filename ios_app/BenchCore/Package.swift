@@ -12,6 +12,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "BenchCore"),
-        .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"]),
+        // Fixtures are read by path (#filePath), like the golden payloads in the repository.
+        .testTarget(name: "BenchCoreTests", dependencies: ["BenchCore"], exclude: ["Fixtures"]),
     ]
 )

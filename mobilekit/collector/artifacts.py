@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable, Optional
 
 from pydantic import ValidationError
 
@@ -32,6 +32,39 @@ def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
             h.update(block)
+    return h.hexdigest()
+
+
+def directory_sha256(path: Path) -> str:
+    """The manifest's sha256 of a directory model (.mlpackage): each file's relative path,
+    a NUL, then its bytes, in sorted path order. Must equal converters.manifest.sha256_of
+    (tests/test_collector.py checks); kept here so the collector does not import converters."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        h.update(f.relative_to(path).as_posix().encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(CHUNK), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def zipped_directory_sha256(zip_path: Path, top: str) -> str:
+    """directory_sha256 of the directory `top` inside a zip, read without extracting; a zip
+    with anything outside `top/` is refused (ValueError)."""
+    h = hashlib.sha256()
+    with zipfile.ZipFile(zip_path) as zf:
+        entries = {}
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            if not info.filename.startswith(top + "/"):
+                raise ValueError(f"zip entry {info.filename!r} is outside {top}/")
+            entries[info.filename[len(top) + 1:]] = info
+        for rel in sorted(entries):
+            h.update(rel.encode() + b"\0")
+            with zf.open(entries[rel]) as fh:
+                for block in iter(lambda: fh.read(CHUNK), b""):
+                    h.update(block)
     return h.hexdigest()
 
 
@@ -89,6 +122,10 @@ def prepare_upload(folder: Path) -> ArtifactUpload:
         raise MobilekitError(f"{model_path} named by the manifest is missing",
                              "re-run `mobilekit convert` or copy the whole artifact folder")
     if model_path.is_dir():
+        digest = directory_sha256(model_path)
+        if digest != manifest.sha256:
+            raise MobilekitError(f"{model_path} has sha256 {digest[:12]}..., the manifest says "
+                                 f"{manifest.sha256[:12]}...", "the package changed after conversion; re-run `mobilekit convert`")
         tmp = Path(tempfile.mkdtemp(prefix="mobilekit-push-"))
         zipped = tmp / f"{manifest.file}.zip"
         zip_directory(model_path, zipped)
@@ -110,9 +147,11 @@ class ArtifactFiles:
     def path(self, file_sha256: str) -> Path:
         return self.root / file_sha256
 
-    def save(self, src: BinaryIO, expected_sha256: str) -> int:
+    def save(self, src: BinaryIO, expected_sha256: str,
+             verify: Optional[Callable[[Path], None]] = None) -> int:
         """Copy a stream in, hashing as it goes, and keep it only if its sha256 is the expected
-        one (else ChecksumMismatch). Atomic: a partial upload never appears under a hash."""
+        one (else ChecksumMismatch) and `verify(tmp_path)` does not raise. Atomic: a partial or
+        refused upload never appears under a hash."""
         h, size = hashlib.sha256(), 0
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
         try:
@@ -123,7 +162,9 @@ class ArtifactFiles:
                     out.write(block)
             digest = h.hexdigest()
             if digest != expected_sha256:
-                raise ChecksumMismatch(digest, expected_sha256)
+                raise ChecksumMismatch(f"received bytes have sha256 {digest}, expected {expected_sha256}")
+            if verify is not None:
+                verify(Path(tmp))
             os.replace(tmp, self.path(digest))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -132,6 +173,4 @@ class ArtifactFiles:
 
 
 class ChecksumMismatch(Exception):
-    def __init__(self, got: str, expected: str):
-        self.got, self.expected = got, expected
-        super().__init__(f"received bytes have sha256 {got}, expected {expected}")
+    """Uploaded bytes that are not what the manifest (or the sender) says they are."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import httpx
+from pydantic import ValidationError
 
 from mobilekit.collector.artifacts import CHUNK, prepare_upload
 from mobilekit.collector.wire import DeviceReport
@@ -80,7 +81,12 @@ class CollectorClient:
         """Post one report; retries send the same report id, so it is stored once.
         Returns {"id": report_id, "duplicate": bool}."""
         if isinstance(report, dict):
-            report = DeviceReport.model_validate(report)
+            try:
+                report = DeviceReport.model_validate(report)
+            except ValidationError as e:  # caught here rather than as a 422 after a round trip
+                fields = ", ".join(sorted({".".join(map(str, x["loc"])) or "(root)" for x in e.errors()}))
+                raise MobilekitError(f"invalid report, check {fields}: {e.errors()[0]['msg']}",
+                                     "see mobilekit/collector/schemas/report.schema.json") from e
         body = report.model_dump_json().encode()
         return self._request("POST", "/api/v1/reports", content=body,
                              headers={"Content-Type": "application/json"}).json()

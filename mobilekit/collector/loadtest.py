@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from mobilekit.collector.process import CollectorProcess
 from mobilekit.collector.wire import DeviceReport, golden_payloads
 
@@ -118,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reports", type=int, default=20000, help="distinct reports to post (default 20000)")
     ap.add_argument("--concurrency", type=int, default=32, help="concurrent clients (default 32)")
     ap.add_argument("--db", help="database URL (default: a fresh SQLite file in a temp folder)")
-    ap.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="server worker processes (default 2: one per core of the 2-core target machine)")
     ap.add_argument("--duplicates", type=int, default=1000, help="reports re-posted as duplicates")
     args = ap.parse_args(argv)
 
@@ -132,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     token = secrets.token_urlsafe(12)
     run = secrets.token_hex(4)
     jobs = make_reports(args.reports, run)
-    server = CollectorProcess(db, token, extra_args=("--workers", str(args.workers)),
+    server = CollectorProcess(db, token, extra_args=("--workers", str(args.workers), "--quiet"),
                               log_path=tmp / "server.log")
     out = sys.stdout
-    print(f"collector on {server.url}  db {db}  workers {args.workers}  "
+    print(f"collector on {server.url}  db {make_url(db).render_as_string(hide_password=True)}  workers {args.workers}  "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", file=out)
     with server:
         import httpx

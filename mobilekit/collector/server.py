@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
+import logging
 import os
 import socket
+import threading
+import zipfile
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -26,16 +30,17 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from mobilekit import __version__
-from mobilekit.collector.artifacts import ArtifactFiles, ChecksumMismatch, artifact_id, read_manifest
+from mobilekit.collector.artifacts import (ArtifactFiles, ChecksumMismatch, artifact_id, read_manifest,
+                                          zipped_directory_sha256)
 from mobilekit.collector.storage import DEFAULT_DB_URL, ReportFilter, Store
 from mobilekit.collector.summary import summarize
 from mobilekit.collector.wire import DeviceReport
 from mobilekit.errors import MobilekitError
 
-DEFAULT_PORT = 8765
 MAX_REPORT_BYTES = 1 << 20          # a report with 10k raw latencies is ~150 KB
 MAX_ARTIFACT_BYTES = 4 << 30
 STATIC = Path(__file__).with_name("static")
+log = logging.getLogger("mobilekit.collector")
 
 
 # ------------------------------------------------------------------------------ limits
@@ -102,13 +107,24 @@ class ReportWriter:
                         results.append((await asyncio.to_thread(self.store.add_reports, [report]))[0])
                     except Exception as e:
                         results.append(e)
-            for (_, fut), res in zip(batch, results):
+            for (report, fut), res in zip(batch, results):
+                if res is True and log.isEnabledFor(logging.INFO):
+                    log.info("%s", _describe(report))
                 if fut.done():
                     continue
                 if isinstance(res, Exception):
                     fut.set_exception(res)
                 else:
                     fut.set_result(res)
+
+
+def _describe(r: DeviceReport) -> str:
+    if r.results:
+        what = f"median {r.results.latency_ms.median:.2f} ms, p90 {r.results.latency_ms.p90:.2f} ms"
+    else:  # one line of the device's error text, whatever it sent
+        what = "FAILED: " + (r.error or "").strip().split("\n", 1)[0][:200]
+    return (f"report {r.report_id}: {r.artifact.model} ({r.artifact.target}) on {r.device.model} "
+            f"[{r.config.compute_units}]: {what}")
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -122,13 +138,15 @@ class _Cache:
 
     def __init__(self, size: int = 64):
         self.size, self.items = size, {}
+        self.lock = threading.Lock()  # GET handlers run in a thread pool
 
     def get(self, key, make):
-        if key not in self.items:
-            if len(self.items) >= self.size:
-                self.items.pop(next(iter(self.items)))
-            self.items[key] = make()
-        return self.items[key]
+        with self.lock:  # also keeps two dashboards from computing the same summary twice
+            if key not in self.items:
+                if len(self.items) >= self.size:
+                    self.items.pop(next(iter(self.items)))
+                self.items[key] = make()
+            return self.items[key]
 
 
 def lan_addresses() -> list[str]:
@@ -257,8 +275,10 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
     async def post_artifact(request: Request) -> JSONResponse:
         """multipart/form-data: `manifest` (manifest.json), `file` (the model file, or for a
         directory such as an .mlpackage a zip named `<manifest.file>.zip`) and, for a zip,
-        `sha256` of the zip. The bytes must hash to the manifest's sha256 (plain file) or the
-        given sha256 (zip), else 422 and nothing is kept. Same artifact again: 200, duplicate."""
+        `sha256` of the zip. A file must hash to the manifest's sha256; a zip to the given
+        sha256, and the directory inside it to the manifest's sha256 (path + bytes of each
+        file, as `mobilekit convert` hashes it); else 422 and nothing is kept. The same
+        artifact again: 200, duplicate."""
         require_token(request)
         async with request.form(max_files=2, max_fields=4) as form:
             mfile, upload = form.get("manifest"), form.get("file")
@@ -280,8 +300,18 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
             else:
                 raise HTTPException(422, f"file is named {name!r} but the manifest names {manifest.file!r} "
                                          f"(or {manifest.file}.zip for a directory)")
+            verify = None
+            if name != manifest.file:
+                def verify(path: Path) -> None:  # the zipped directory is the one the manifest hashed
+                    try:
+                        got = zipped_directory_sha256(path, manifest.file)
+                    except (ValueError, zipfile.BadZipFile) as e:
+                        raise ChecksumMismatch(f"the upload is not a zip of {manifest.file}/ ({e})")
+                    if got != manifest.sha256:
+                        raise ChecksumMismatch(f"{manifest.file} inside the zip has sha256 {got}, "
+                                               f"the manifest says {manifest.sha256}")
             try:
-                size = await asyncio.to_thread(files.save, upload.file, expected)
+                size = await asyncio.to_thread(files.save, upload.file, expected, verify)
             except ChecksumMismatch as e:
                 raise HTTPException(422, f"checksum mismatch: {e}; the upload was damaged or the "
                                          "manifest does not belong to this file, nothing was kept")
@@ -340,12 +370,20 @@ def app_from_env() -> FastAPI:
 
 
 def serve(host: str, port: int, db_url: str, token: str, artifacts_dir: Optional[Path] = None,
-          workers: int = 1, access_log: bool = False) -> None:
-    """Run the collector under uvicorn until interrupted (blocks)."""
+          workers: int = 1, access_log: bool = False, quiet: bool = False) -> None:
+    """Run the collector under uvicorn until interrupted (blocks). Unless quiet, each stored
+    report is logged as one line (logger mobilekit.collector) on stderr."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
+    log_config = json.loads(json.dumps(LOGGING_CONFIG))
+    log_config["formatters"]["mobilekit"] = {"format": "%(asctime)s %(message)s", "datefmt": "%H:%M:%S"}
+    log_config["handlers"]["mobilekit"] = {"formatter": "mobilekit", "class": "logging.StreamHandler",
+                                           "stream": "ext://sys.stderr"}
+    log_config["loggers"]["mobilekit.collector"] = {"handlers": ["mobilekit"], "propagate": False,
+                                                    "level": "WARNING" if quiet else "INFO"}
     opts: dict[str, Any] = dict(host=host, port=port, log_level="info" if access_log else "warning",
-                                access_log=access_log, loop="auto", http="auto")
+                                access_log=access_log, loop="auto", http="auto", log_config=log_config)
     if workers > 1:
         os.environ.update(MOBILEKIT_DB=db_url, MOBILEKIT_TOKEN=token)
         if artifacts_dir:

@@ -220,14 +220,17 @@ class Store:
     def add_artifact(self, artifact_id: str, manifest: ArtifactManifest, file_name: str,
                      file_sha256: str, size_bytes: int) -> bool:
         """Record an uploaded artifact; False if this id was already there (kept as is)."""
-        with self.engine.begin() as conn:
-            if conn.execute(select(artifacts.c.id).where(artifacts.c.id == artifact_id)).first():
-                return False
-            conn.execute(artifacts.insert().values(
-                id=artifact_id, model=manifest.model, target=manifest.target,
-                precision=manifest.precision, sha256=manifest.sha256, file_name=file_name,
-                file_sha256=file_sha256, size_bytes=size_bytes,
-                uploaded_at=datetime.now(timezone.utc), manifest=manifest.model_dump_json()))
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(artifacts.c.id).where(artifacts.c.id == artifact_id)).first():
+                    return False
+                conn.execute(artifacts.insert().values(
+                    id=artifact_id, model=manifest.model, target=manifest.target,
+                    precision=manifest.precision, sha256=manifest.sha256, file_name=file_name,
+                    file_sha256=file_sha256, size_bytes=size_bytes,
+                    uploaded_at=datetime.now(timezone.utc), manifest=manifest.model_dump_json()))
+        except IntegrityError:  # the same artifact pushed twice at once (another worker won)
+            return False
         return True
 
     def list_artifacts(self, model: Optional[str] = None, target: Optional[str] = None) -> list[dict]:

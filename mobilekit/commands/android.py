@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -103,8 +104,13 @@ def _read_device_json(adb: Adb, name: str) -> Optional[dict]:
 
 def run_on_device(folder: Path, *, warmup: int, iterations: int, threads: int,
                   server: Optional[str], token: Optional[str], serial: Optional[str] = None,
-                  timeout_s: float = 900, progress: Callable[[str], None] = lambda s: None) -> AndroidRun:
-    """Push the artifact, start BenchmarkActivity headless and wait for its report."""
+                  remote_root: str = REMOTE_ROOT,
+                  timeout_s: float = 900, progress: Callable[[str], None] = lambda s: None,
+                  waiting: Callable[[float], None] = lambda elapsed: None) -> AndroidRun:
+    """Push the artifact, start BenchmarkActivity headless and wait for its report.
+    `progress` gets one line per step; `waiting` the seconds waited so far, once a second."""
+    from pydantic import ValidationError
+
     from mobilekit.collector.wire import DeviceReport
 
     manifest = check_artifact(folder)
@@ -119,11 +125,11 @@ def run_on_device(folder: Path, *, warmup: int, iterations: int, threads: int,
         raise MobilekitError(f"the app {APP_ID} is not installed on the phone",
                              "build and install it: cd android_app && ./gradlew installDebug (README, Android app)")
 
-    remote = f"{REMOTE_ROOT}/{folder.name}"
+    remote = f"{remote_root.rstrip('/')}/{folder.name}"
     progress(f"pushing {folder.name} to {remote}")
     adb.shell("mkdir", "-p", remote)
     adb("push", str(folder / "manifest.json"), str(folder / manifest.file), remote + "/", timeout=1800)
-    adb.shell("chmod", "-R", "a+rX", REMOTE_ROOT)  # the app reads, as another user
+    adb.shell("chmod", "-R", "a+rX", remote)  # the app reads it as another user
 
     name = f"run-{uuid.uuid4().hex[:12]}.json"
     extras = ["--es", "artifact_dir", remote, "--ei", "warmup", str(warmup),
@@ -139,18 +145,32 @@ def run_on_device(folder: Path, *, warmup: int, iterations: int, threads: int,
     adb.shell("am", "start", "-S", "-n", ACTIVITY, *extras)
 
     delivery_name = name[:-len(".json")] + ".delivery.json"
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    gone = 0
     while (delivery := _read_device_json(adb, delivery_name)) is None:
-        if time.monotonic() > deadline:
+        elapsed = time.monotonic() - started
+        if elapsed > timeout_s:
             raise MobilekitError(f"no result from the phone after {timeout_s:.0f} s",
                                  "see `adb logcat -s mobilekit ExecuTorch`; raise --timeout for slow models")
+        # A native crash (e.g. an abort inside a runtime) leaves no result: notice it early.
+        running = adb.shell("pidof", APP_ID, check=False, timeout=30).stdout.strip()
+        gone = 0 if running else gone + 1
+        if gone >= 3 and elapsed > 5:
+            raise MobilekitError("the app stopped without writing a result (it crashed?)",
+                                 "see `adb logcat -b crash` and `adb logcat -s mobilekit ExecuTorch`")
+        waiting(elapsed)
         time.sleep(1.0)
     result = _read_device_json(adb, name) or {}
     if "fatal" in result or "report_id" not in result:
         raise MobilekitError(f"the app could not benchmark {folder.name}: "
                              f"{result.get('fatal') or delivery.get('error') or 'no report written'}",
                              "check the artifact folder and `adb logcat -s mobilekit`")
-    report = DeviceReport.model_validate(result).model_dump(mode="json")
+    try:
+        report = DeviceReport.model_validate(result).model_dump(mode="json")
+    except ValidationError as e:
+        fields = ", ".join(sorted({".".join(map(str, err["loc"])) for err in e.errors()}))
+        raise MobilekitError(f"the phone's report is not a valid DeviceReport (fields: {fields})",
+                             "rebuild and reinstall the app from this checkout (its wire format differs)") from e
     return AndroidRun(report=report, delivery=delivery, remote_dir=remote)
 
 
@@ -173,7 +193,11 @@ def android_group():
               help="Where to save the report [default: ./android-<artifact folder>.json].")
 @click.option("--timeout", "timeout_s", default=900, show_default=True, type=float,
               help="Seconds to wait for the phone.")
-def android_run_cmd(artifact_dir, warmup, iterations, threads, server, token, serial, out, timeout_s):
+@click.option("--remote-root", default=REMOTE_ROOT, show_default=True,
+              help="Folder on the phone to push into; use /sdcard/Android/data/org.mobilekit.bench/files "
+                   "where SELinux keeps apps out of /data/local/tmp.")
+def android_run_cmd(artifact_dir, warmup, iterations, threads, server, token, serial, out, timeout_s,
+                    remote_root):
     """Push ARTIFACT_DIR (from `mobilekit convert --target xnnpack|ptl|tflite`) to the phone,
     benchmark it headless in the app, and save the report it made.
 
@@ -182,9 +206,16 @@ def android_run_cmd(artifact_dir, warmup, iterations, threads, server, token, se
     report to --server itself (or queues it until it can); the report is also saved here.
     Latencies are milliseconds of one inference on the phone's CPU.
     """
-    run = run_on_device(artifact_dir, warmup=warmup, iterations=iterations, threads=threads,
-                        server=server, token=token, serial=serial, timeout_s=timeout_s,
-                        progress=lambda s: click.echo(s, err=True))
+    from tqdm import tqdm
+
+    # The phone reports progress only to logcat: show the time waited so far.
+    with tqdm(desc="benchmarking on the phone", unit="s", bar_format="{desc}: {elapsed}",
+              file=sys.stderr, disable=None) as bar:
+        run = run_on_device(artifact_dir, warmup=warmup, iterations=iterations, threads=threads,
+                            server=server, token=token, serial=serial, timeout_s=timeout_s,
+                            remote_root=remote_root,
+                            progress=lambda s: bar.write(s, file=sys.stderr),
+                            waiting=lambda elapsed: bar.refresh())
     out = out or Path(f"android-{artifact_dir.name}.json")
     out.write_text(json.dumps(run.report, indent=2) + "\n")
     r, d = run.report, run.delivery

@@ -91,9 +91,9 @@ def _post_all(url: str, token: str | None, reports: list, fallback_dir: Path) ->
                      f"{rep.config.batch_size}] to {url} as {answer.get('id', rep.report_id)}{dup}")
     if failed:
         saved = [str(save_report(rep, fallback_dir / f"{rep.report_id}.json")) for rep, _ in failed]
-        raise MobilekitError(f"could not post {len(failed)} of {len(reports)} reports: "
-                             f"{failed[0][1]}; saved to {', '.join(saved)}",
-                             "the saved JSON is the exact body of POST /api/v1/reports: post it again once the collector is up")
+        raise MobilekitError(f"could not post {len(failed)} of {len(reports)} reports ({failed[0][1]})",
+                             f"nothing is lost: saved to {', '.join(saved)}, the exact body of "
+                             "POST /api/v1/reports, to post again")
     return lines
 
 

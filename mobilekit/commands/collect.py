@@ -11,6 +11,7 @@ import click
 
 from mobilekit.errors import MobilekitError
 
+# = storage.DEFAULT_DB_URL, repeated so that `mobilekit --help` does not import SQLAlchemy.
 DEFAULT_DB = "sqlite:///mobilekit-collector.db"
 
 
@@ -27,8 +28,9 @@ DEFAULT_DB = "sqlite:///mobilekit-collector.db"
                    "SQLite file, ./mobilekit-artifacts for PostgreSQL].")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="uvicorn worker processes (one is plenty for SQLite; writes are batched).")
-@click.option("--access-log", is_flag=True, help="Log every request.")
-def collect_cmd(host, port, db_url, token, artifacts_dir, workers, access_log):
+@click.option("--access-log", is_flag=True, help="Log every HTTP request.")
+@click.option("--quiet", "-q", is_flag=True, help="Do not log a line per stored report.")
+def collect_cmd(host, port, db_url, token, artifacts_dir, workers, access_log, quiet):
     """Run the collector: phones and hosts POST latency reports, apps download artifacts,
     and http://HOST:PORT/ shows the live summary table and plot.
 
@@ -47,7 +49,8 @@ def collect_cmd(host, port, db_url, token, artifacts_dir, workers, access_log):
 
     generated = not token
     token = token or secrets.token_urlsafe(16)
-    Store(db_url).close()  # fail fast with one clear line on a bad --db
+    Store(db_url).close()  # fail fast with one clear line on a bad --db or a busy port
+    _check_port_free(host, port)
     if host in ("0.0.0.0", "::"):
         addresses = lan_addresses() or ["127.0.0.1"]
     else:
@@ -58,10 +61,15 @@ def collect_cmd(host, port, db_url, token, artifacts_dir, workers, access_log):
     click.echo(f"  dashboard        http://{addresses[0]}:{port}/")
     click.echo(f"  token            {token}" + ("   (generated; pass --token or MOBILEKIT_TOKEN to keep one)"
                                                  if generated else ""))
-    click.echo(f"  database         {db_url}")
+    click.echo(f"  database         {_without_password(db_url)}")
     click.echo("Ctrl+C to stop.", err=True)
-    _check_port_free(host, port)
-    serve(host, port, db_url, token, artifacts_dir, workers=workers, access_log=access_log)
+    serve(host, port, db_url, token, artifacts_dir, workers=workers, access_log=access_log, quiet=quiet)
+
+
+def _without_password(db_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(db_url).render_as_string(hide_password=True)
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -88,7 +96,7 @@ def _check_port_free(host: str, port: int) -> None:
 @click.option("--target", help="Only this target (ane, xnnpack, tflite, ...).")
 @click.option("--device", help="Only this device (model name, identifier or make).")
 @click.option("--runtime", help="Only this runtime (coreml, executorch, litert, ...).")
-@click.option("--token", envvar="MOBILEKIT_TOKEN", default=None, help="Token for --server [env MOBILEKIT_TOKEN].")
+@click.option("--token", envvar="MOBILEKIT_TOKEN", default=None, help="Token for --server; optional, GETs are open [env MOBILEKIT_TOKEN].")
 def report_cmd(server, db_url, fmt, plot, relative_to, model, target, device, runtime, token):
     """Latency per model, device and compute unit, relative to a reference model (the kind
     of paper 001's Fig. 5): median of the runs' medians, median of their p90s, run counts.

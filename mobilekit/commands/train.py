@@ -80,6 +80,7 @@ class _TqdmBar:
 @click.option("--seed", default=0, help="Seed for init, sampling and augmentation.")
 @click.option("--max-steps", type=int, help="Stop after this many optimizer steps (last.pt is kept for --resume).")
 @click.option("--time-limit", type=float, help="Stop after this many seconds of training.")
+@click.option("--stop-at", type=float, help="Stop once validation top-1 (EK100: action) reaches this, e.g. 0.95.")
 @click.option("--train-samples", type=int, help="Synthetic only: training clips [default: 2048].")
 @click.option("--val-samples", type=int, help="Synthetic only: validation clips [default: 512].")
 @click.option("--num-classes", type=int, help="Synthetic only: classes, even, 2..8 [default: 2].")

@@ -101,7 +101,7 @@ class SyntheticVideoDataset(Dataset):
             return lo + (hi - lo) * float(torch.rand((), generator=g))
 
         shape = "rectangle" if float(torch.rand((), generator=g)) < 0.5 else "ellipse"
-        size = u(0.12, 0.2)
+        size = u(0.09, 0.15)
         aspect = u(0.35, 0.6)
         angle = u(0, math.pi)
         color = tuple(float(c) for c in torch.rand(3, generator=g))
@@ -115,7 +115,7 @@ class SyntheticVideoDataset(Dataset):
         angles = (angle, angle)
         kind = MOTIONS[motion]
         if kind in ("horizontal", "vertical"):
-            travel = u(0.3, 0.55)               # fraction of the image crossed in the clip
+            travel = u(0.45, 0.65)              # fraction of the image crossed in the clip
             start = u(size + 0.02, 1 - size - 0.02 - travel)
             if kind == "horizontal":
                 cx = (start, start + travel)

@@ -102,8 +102,8 @@ def random_erasing(clip: torch.Tensor, cfg: AugmentConfig, g: torch.Generator | 
             top = int(torch.randint(0, h - eh + 1, (), generator=g))
             left = int(torch.randint(0, w - ew + 1, (), generator=g))
             clip = clip.clone()
-            clip[..., top:top + eh, left:left + ew] = torch.randn(
-                clip.shape[0], clip.shape[1], eh, ew, generator=g)
+            # One noise patch for all frames: per-frame noise would flicker like motion.
+            clip[..., top:top + eh, left:left + ew] = torch.randn(1, clip.shape[1], eh, ew, generator=g)
             return clip
     return clip
 

@@ -6,7 +6,8 @@
   not an average of per-frame scores).
 - `efficientvit_b1_3d`: every 2D conv inflated to 3D (I3D): 3x3 / 5x5 kernels get 3 taps in
   time (temporal stride 1, edge-frame padding), 1x1 convs stay 1x1x1; the ReLU linear
-  attention attends over all T*H*W tokens of the clip. `inflate_2d_checkpoint` loads a 2D
+  attention attends over all T*H*W tokens of the clip. The 3D convs are computed as 2D convs
+  over time-shifted frames, so no target needs conv3d. `inflate_2d_checkpoint` loads a 2D
   checkpoint (the authors' ImageNet weights, or a trained `efficientvit_b1_tsn`), copying each
   kernel T_k times along time and dividing by T_k.
 
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mobilekit.errors import WeightsError
+from mobilekit.errors import ShapeError, WeightsError
 from mobilekit.models.backbones.efficientvit import (B1_HEAD_WIDTHS, ClsHead, efficientvit_b1,
                                                      inflate_state_dict, inflate_to_3d)
 from mobilekit.models.backbones.weights import _list_keys, read_state_dict
@@ -58,20 +59,23 @@ class EfficientViTTSN(nn.Module):
 
 
 class EfficientViT3D(nn.Module):
-    """EfficientViT-B1 with every conv inflated to 3D, on (B, 3, T, H, W)."""
+    """EfficientViT-B1 with every conv inflated to 3D, for clips of `num_frames` frames.
+    Activations stay in the (B*T, C, H, W) layout; see backbones/efficientvit.py."""
 
     def __init__(self, num_classes, num_frames: int, image_size: int, dropout: float = 0.0,
                  temporal_kernel: int = 3):
         super().__init__()
         self.num_frames = num_frames
         self.temporal_kernel = temporal_kernel
-        self.backbone = inflate_to_3d(efficientvit_b1(), temporal_kernel)
-        self.head = inflate_to_3d(_head(num_classes, dropout), temporal_kernel)
+        self.backbone = inflate_to_3d(efficientvit_b1(), num_frames, temporal_kernel)
+        self.head = inflate_to_3d(_head(num_classes, dropout), num_frames, temporal_kernel)
 
     def forward(self, x: torch.Tensor):
-        if x.dim() != 5:
-            raise ValueError(f"expected a (B, T, 3, H, W) clip, got shape {tuple(x.shape)}")
-        return self.head(self.backbone(x.transpose(1, 2)))
+        x, b, t = frames_to_batch(x)
+        if t != self.num_frames:
+            raise ShapeError(f"efficientvit_b1_3d was built for {self.num_frames} frames, got {t}",
+                             f"create it with num_frames={t}")
+        return self.head(self.backbone(x))
 
 
 def inflate_2d_checkpoint(model: nn.Module, source: str | Path | dict[str, torch.Tensor]) -> list[str]:

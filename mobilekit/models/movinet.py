@@ -182,7 +182,7 @@ class MoViNet(nn.Module):
         self.arch, self.streaming, self.image_size = arch, streaming, image_size
         self.num_frames = num_frames
         self.stem = CausalConvBN(3, cfg["stem"], 1, 3, stride=2)
-        blocks = OrderedDict()
+        blocks, cout = OrderedDict(), cfg["stem"]
         for name, cin, cout, exp, kt, k, s, _ in _blocks(cfg, image_size):
             blocks[name] = MoViNetBlock(cin, cout, exp, kt, k, s)
             if kt > 1:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobilekit.models.layers import ClassificationHeads, Mlp, first_token, init_token, prepend_token
+from mobilekit.models.layers import ClassificationHeads, first_token, init_token, prepend_token
 from mobilekit.models.registry import register_model
 
 Size3 = tuple[int, int, int]
@@ -93,6 +93,20 @@ class PoolingAttention(nn.Module):
         return self.proj(out)
 
 
+class WideningMlp(nn.Module):
+    """fc1 -> GELU -> fc2 where fc2 may widen: MViT doubles the width inside the MLP of
+    the block before each new stage."""
+
+    def __init__(self, dim: int, hidden: int, dim_out: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
 class MultiScaleBlock(nn.Module):
     def __init__(self, dim: int, dim_out: int, num_heads: int, thw: Size3, stride_q: Size3,
                  stride_kv: Size3, mlp_ratio: float = 4.0):
@@ -100,8 +114,7 @@ class MultiScaleBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=MVIT_EPS)
         self.attn = PoolingAttention(dim, num_heads, thw, stride_q, stride_kv)
         self.norm2 = nn.LayerNorm(dim, eps=MVIT_EPS)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-        self.mlp.fc2 = nn.Linear(int(dim * mlp_ratio), dim_out)   # the width grows in the MLP
+        self.mlp = WideningMlp(dim, int(dim * mlp_ratio), dim_out)
         self.proj = nn.Linear(dim, dim_out) if dim != dim_out else None
         self.stride_q = stride_q
         self.thw = thw
@@ -180,7 +193,8 @@ class MViT(nn.Module):
 
 
 @register_model(name="mvit_s", family="mvit",
-                paper="MViT (Fan et al. 2021), MViT-S 16x4 as in paper 001 Table 1; stage depths reconstructed",
+                paper="MViT (Fan et al. 2021), MViT-S 16x4 as in paper 001 Table 1; "
+                      "stage depths reconstructed",
                 description="MViT v1 small: pooling attention, 4 scale stages 96-768 wide, depths 1/2/5/2",
                 paper_params="26.1M (MViT paper, Kinetics-400 table; paper 001 gives none)")
 def mvit_s(num_classes, num_frames, image_size, **kw):

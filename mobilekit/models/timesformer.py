@@ -84,7 +84,8 @@ class TimeSformer(nn.Module):
 
 
 @register_model(name="timesformer", family="timesformer",
-                paper="TimeSformer (Bertasius et al. 2021), divided space-time attention, base size as in paper 001 Table 1",
+                paper="TimeSformer (Bertasius et al. 2021), divided space-time attention, "
+                      "base size as in paper 001 Table 1",
                 description="ViT-base, divided space-time attention (temporal then spatial per block)",
                 paper_params="121.0M (paper 001 Table 4)")
 def timesformer(num_classes, num_frames, image_size, **kw):

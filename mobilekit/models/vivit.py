@@ -25,6 +25,7 @@ class ViViTFactorisedEncoder(nn.Module):
     def __init__(self, num_classes, num_frames: int, image_size: int, spatial: str = "deit_small",
                  patch_size: int = 16, temporal_layers: int = 2, head_dropout: float = 0.0):
         super().__init__()
+        self.num_frames = num_frames
         self.backbone = create_vit(spatial, image_size, patch_size, frames=num_frames)
         dim = self.backbone.num_features
         heads = self.backbone.blocks[0].attn.num_heads
@@ -36,6 +37,9 @@ class ViViTFactorisedEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor):
         frames, b, t = frames_to_batch(x)
+        if t != self.num_frames:
+            raise ValueError(f"this ViViT was built for {self.num_frames} frames, got {t}; "
+                             f"create it with num_frames={t}")
         per_frame = self.backbone(frames)                       # (B*T, C) spatial cls tokens
         z = prepend_token(self.temporal_cls_token, per_frame.reshape(b, t, -1))
         z = z + self.temporal_pos_embed
@@ -45,7 +49,8 @@ class ViViTFactorisedEncoder(nn.Module):
 
 
 @register_model(name="vivit_fe", family="vivit",
-                paper="ViViT factorised encoder (Arnab et al. 2021), DeiT-small backbone as in paper 001 Table 1",
+                paper="ViViT factorised encoder (Arnab et al. 2021), DeiT-small backbone "
+                      "as in paper 001 Table 1",
                 description="DeiT-small per frame + 2-layer temporal transformer (factorised encoder)",
                 paper_params="25.4M (paper 001 Table 4)")
 def vivit_fe(num_classes, num_frames, image_size, **kw):

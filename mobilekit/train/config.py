@@ -32,6 +32,7 @@ class TrainConfig:
     device: str = "auto"             # auto: CUDA if present, else CPU
     max_steps: int | None = None     # stop after this many optimizer steps (checkpoint kept)
     time_limit: float | None = None  # stop after this many seconds of training (checkpoint kept)
+    stop_at: float | None = None     # stop once validation top-1 (EK100: action) reaches this
     # Synthetic dataset only: how many clips per split and how many classes (even, 2..8).
     train_samples: int | None = None
     val_samples: int | None = None

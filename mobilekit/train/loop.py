@@ -103,12 +103,14 @@ def build_datasets(cfg: TrainConfig):
     return train_ds, val_ds
 
 
-def _loader(ds, sampler, batch_size: int, workers: int, device: torch.device) -> DataLoader:
+def _loader(ds, sampler, batch_size: int, workers: int, device: torch.device, seed: int = 0) -> DataLoader:
     from mobilekit.data import collate_skip_bad
 
+    # Its own generator: creating an iterator would otherwise draw from the global RNG and
+    # shift the dropout masks of a resumed run away from the uninterrupted one.
     return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
                       collate_fn=collate_skip_bad, pin_memory=device.type == "cuda",
-                      persistent_workers=False)
+                      persistent_workers=False, generator=torch.Generator().manual_seed(seed))
 
 
 @torch.no_grad()
@@ -144,6 +146,22 @@ def _world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+def _sum_processes(value: int, device: torch.device) -> int:
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=device)
+    dist.all_reduce(t)
+    return int(t.item())
+
+
+def _any_process(flag: bool, device: torch.device) -> bool:
+    """True on every process when it is true on one: the processes of a DDP run must stop at
+    the same step, or the others wait forever in the next gradient all-reduce."""
+    return _sum_processes(int(flag), device) > 0
+
+
 def _default_workers(cfg: TrainConfig, dist_info: DistInfo) -> int:
     if cfg.workers is not None:
         return cfg.workers
@@ -172,6 +190,8 @@ def fit(cfg: TrainConfig, reporter: Reporter | None = None) -> dict:
 
 def _fit(cfg: TrainConfig, reporter: Reporter, dist_info: DistInfo, create_model) -> dict:
     device = dist_info.device
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # static clip shapes: pick the fastest kernels once
     out = Path(cfg.out)
     ckpt = None
     if cfg.resume:
@@ -226,14 +246,15 @@ def _fit(cfg: TrainConfig, reporter: Reporter, dist_info: DistInfo, create_model
     log = MetricsLog(out / "metrics.jsonl")
     from mobilekit.models import count_params
 
-    reporter.run_start({
-        "model": cfg.model, "dataset": cfg.dataset, "device": str(device), "world_size": dist_info.world_size,
-        "params": count_params(model), "train_clips": len(train_ds), "val_clips": len(val_ds),
-        "classes": _model_classes(classes), "batch_size": cfg.batch_size, "accumulation": accum,
-        "effective_batch": cfg.batch_size * accum * dist_info.world_size,
-        "amp": str(amp_dtype).removeprefix("torch.") if amp_dtype else "off", "workers": workers,
-        "start_epoch": start_epoch, "start_step": step, "out": str(out),
-    } if dist_info.is_main else {})
+    if dist_info.is_main:
+        reporter.run_start({
+            "model": cfg.model, "dataset": cfg.dataset, "device": str(device), "world_size": dist_info.world_size,
+            "params": count_params(model), "train_clips": len(train_ds), "val_clips": len(val_ds),
+            "classes": _model_classes(classes), "batch_size": cfg.batch_size, "accumulation": accum,
+            "effective_batch": cfg.batch_size * accum * dist_info.world_size,
+            "amp": str(amp_dtype).removeprefix("torch.") if amp_dtype else "off", "workers": workers,
+            "start_epoch": start_epoch, "start_step": step, "out": str(out),
+        })
 
     def save(path: Path, epoch_done: int, metrics: dict, in_epoch: int) -> None:
         save_checkpoint(path, model, classes=classes, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
@@ -249,7 +270,7 @@ def _fit(cfg: TrainConfig, reporter: Reporter, dist_info: DistInfo, create_model
         train_sampler.set_epoch(epoch, skip=skip)
         if hasattr(train_ds, "set_epoch"):
             train_ds.set_epoch(epoch)
-        loader = _loader(train_ds, train_sampler, cfg.batch_size, workers, device)
+        loader = _loader(train_ds, train_sampler, cfg.batch_size, workers, device, cfg.seed * 1000 + epoch)
         bar = reporter.bar("train", epoch + 1, len(train_sampler)) if dist_info.is_main else _NullBar()
         train_model.train()
         meter = AccuracyMeter(device)
@@ -283,17 +304,20 @@ def _fit(cfg: TrainConfig, reporter: Reporter, dist_info: DistInfo, create_model
                 step += 1
             elapsed = time.perf_counter() - epoch_start
             bar.update((len(clips) if clips is not None else 0) + bad,
-                       loss=loss_sum / max(loss_n, 1), top1=meter.compute().get("top1"),
+                       loss=loss_sum / max(loss_n, 1), top1=primary_metric(meter.compute()),
                        clips_per_s=meter.num * dist_info.world_size / max(elapsed, 1e-9))
             if sync and cfg.max_steps and step >= cfg.max_steps:
                 stopped = f"max_steps {cfg.max_steps}"
-            if sync and cfg.time_limit and time.perf_counter() - started >= cfg.time_limit:
+            if sync and cfg.time_limit and _any_process(time.perf_counter() - started >= cfg.time_limit, device):
                 stopped = f"time_limit {cfg.time_limit:g}s"
             if stopped:
                 break
         bar.close()
         train_time = time.perf_counter() - epoch_start
+        local_clips = meter.num
+        meter.all_reduce()
         train_metrics = meter.compute()
+        skipped = _sum_processes(skipped, device)
         if stopped and batch_in_epoch < batches + skip // cfg.batch_size:
             # Stopped mid-epoch: keep the exact place so --resume continues from this step.
             if dist_info.is_main:
@@ -312,8 +336,8 @@ def _fit(cfg: TrainConfig, reporter: Reporter, dist_info: DistInfo, create_model
             "train_loss": loss_sum / max(loss_n, 1),
             **{f"train_{k}": v for k, v in train_metrics.items()},
             **{f"val_{k}": v for k, v in val.items() if k not in ("clips", "skipped", "clips_per_s")},
-            "train_clips_per_s": meter.num * dist_info.world_size / max(train_time, 1e-9),
-            "eval_clips_per_s": val["clips_per_s"], "skipped_train": skipped * dist_info.world_size,
+            "train_clips_per_s": local_clips * dist_info.world_size / max(train_time, 1e-9),
+            "eval_clips_per_s": val["clips_per_s"], "skipped_train": skipped,
             "skipped_val": val["skipped"], "epoch_time_s": time.perf_counter() - epoch_start,
             "elapsed_s": time.perf_counter() - started, "best": is_best,
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -326,6 +350,8 @@ def _fit(cfg: TrainConfig, reporter: Reporter, dist_info: DistInfo, create_model
                 save(out / "best.pt", epoch + 1, metrics, 0)
             log.append(record)
             reporter.epoch_end(record)
+        if cfg.stop_at is not None and score >= cfg.stop_at and not stopped:
+            stopped = f"validation reached {cfg.stop_at:g}"
         if stopped:
             break
     return {"out": str(out), "best": best, "steps": step, "epochs": len(history), "history": history,

@@ -2,8 +2,8 @@
 authors' code (mit-han-lab/efficientvit), so their ImageNet checkpoints load by key:
 backbone.input_stem.op_list.*, backbone.stages.{i}.op_list.*, head.op_list.*.
 
-Every layer works on (N, C, H, W) and, after `inflate_to_3d`, on (N, C, T, H, W): the
-linear attention flattens whatever spatial (or spatio-temporal) dims it gets into tokens.
+`inflate_to_3d` turns the network into its I3D-inflated 3D version for clips of a fixed
+length (see the end of this file).
 
 Two deviations from the reference, both numerically equivalent:
 - ReLU linear attention is always computed in its linear form; the reference switches to the
@@ -147,6 +147,8 @@ class LiteMLA(nn.Module):
         self.kernel_func = nn.ReLU()   # kept for the reference's module layout; applied in the attention
         self.proj = ConvLayer(total * (1 + len(scales)), out_channels, 1)
 
+    num_frames: int | None = None   # set by inflate_to_3d: attend over the tokens of all frames
+
     def attention(self, qkv: torch.Tensor) -> torch.Tensor:
         device = qkv.device.type
         if device != "meta" and torch.is_autocast_enabled(device):
@@ -158,7 +160,14 @@ class LiteMLA(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         qkv = self.qkv(x)
         qkv = torch.cat([qkv] + [op(qkv) for op in self.aggreg], dim=1)
-        out = self.attention(qkv)
+        if self.num_frames is None:
+            return self.proj(self.attention(qkv))
+        # (B*T, G*3d, H, W) -> (B, G*3d, T, H*W): one token set per clip, heads kept apart.
+        nt, ch, h, w = qkv.shape
+        t = self.num_frames
+        clip = qkv.reshape(nt // t, t, ch, h * w).transpose(1, 2)
+        out = self.attention(clip)                                  # (B, G*d, T, H*W)
+        out = out.transpose(1, 2).reshape(nt, out.shape[1], h, w)
         return self.proj(out)
 
 
@@ -212,11 +221,18 @@ class EfficientViTBackbone(nn.Module):
 
 
 class GlobalAvgPool(nn.Module):
-    """Mean over all dims after the channels, keepdim, then flatten: (N, C, *S) -> (N, C).
-    In the 4-D case this is the keepdim mean over (2, 3) that XNNPACK delegates."""
+    """(N, C, H, W) -> (N, C) in the keepdim mean-over-(2, 3) form that XNNPACK delegates.
+    Once inflated (`num_frames` set), N = B*T and the frames are averaged too -> (B, C)."""
+
+    num_frames: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(tuple(range(2, x.dim())), keepdim=True).flatten(1)
+        x = x.mean((2, 3), keepdim=True).flatten(1)
+        if self.num_frames is None:
+            return x
+        nt, c = x.shape
+        t = self.num_frames
+        return x.reshape(nt // t, t, c).transpose(1, 2).unsqueeze(-1).mean((2, 3), keepdim=True).flatten(1)
 
 
 class LinearLayer(nn.Module):
@@ -261,28 +277,43 @@ B1_HEAD_WIDTHS = (1536, 1600)
 
 
 # ---- I3D inflation: the same network with every 2D conv made 3D -------------------------
+#
+# The inflated network keeps its activations in the frames-in-batch layout (B*T, C, H, W) of
+# the 2D network, and mixes frames only where the 3D network does: in the inflated convs
+# (T_k taps in time) and in the attention (tokens over T*H*W). A T_k x k x k conv is computed
+# as one 2D conv over the T_k time-shifted copies stacked along channels. The weights are the
+# 5-D kernels of a Conv3d (I3D's checkpoints), but the graph holds only conv2d: XNNPACK and
+# ExecuTorch's portable kernels have no conv3d, and BN on (B*T, C, H, W) is BatchNorm2d
+# (the same statistics as BatchNorm3d on (B, C, T, H, W), the same state-dict keys).
 
 class TemporalConv3d(nn.Conv3d):
-    """A Conv3d inflated from a Conv2d: temporal stride 1 and temporal 'replicate' padding
-    (edge frames repeated), spatial zero padding as in 2D.
+    """A Conv3d inflated from a Conv2d, run on (B*T, C, H, W) with T = `num_frames`.
 
-    Replicate padding in time keeps the defining property of I3D inflation at the clip's
-    ends too: on a clip of identical frames every frame sees identical taps, so the inflated
-    network computes exactly what the 2D network computes on one frame. The padding is a
-    concat of edge-frame slices (export-friendly, no replication_pad op)."""
+    Temporal stride 1 and temporal 'replicate' padding (edge frames repeated); spatial
+    padding as in 2D. Replicate padding keeps the defining property of I3D inflation at the
+    clip's ends too: on a clip of identical frames every frame sees identical taps, so the
+    inflated network computes exactly what the 2D network computes on one frame."""
 
-    def __init__(self, conv: nn.Conv2d, temporal_kernel: int):
+    def __init__(self, conv: nn.Conv2d, temporal_kernel: int, num_frames: int):
         kh, kw = conv.kernel_size
         super().__init__(conv.in_channels, conv.out_channels, (temporal_kernel, kh, kw),
                          stride=(1, *conv.stride), padding=(0, *conv.padding), groups=conv.groups,
                          bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
-        self.temporal_pad = temporal_kernel // 2
+        self.num_frames = num_frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.temporal_pad
-        if p:
-            x = torch.cat([x[:, :, :1]] * p + [x] + [x[:, :, -1:]] * p, dim=2)
-        return super().forward(x)
+        nt, c, h, w = x.shape
+        t, kt = self.num_frames, self.kernel_size[0]
+        if kt > 1:
+            p = kt // 2
+            frames = x.reshape(nt // t, t, c, h, w)
+            frames = torch.cat([frames[:, :1]] * p + [frames] + [frames[:, -1:]] * p, dim=1)
+            # (B, T, C, kt, H, W): channel-major, tap-minor, the order of the flattened
+            # (O, C/groups, kt) kernel below, which keeps every group's taps together.
+            taps = torch.stack([frames[:, j:j + t] for j in range(kt)], dim=3)
+            x = taps.reshape(nt, c * kt, h, w)
+        weight = self.weight.reshape(self.out_channels, -1, *self.kernel_size[1:])
+        return F.conv2d(x, weight, self.bias, self.stride[1:], self.padding[1:], groups=self.groups)
 
 
 def temporal_kernel_for(kernel_size: int, temporal_kernel: int) -> int:
@@ -290,20 +321,19 @@ def temporal_kernel_for(kernel_size: int, temporal_kernel: int) -> int:
     return temporal_kernel if kernel_size > 1 else 1
 
 
-def inflate_to_3d(module: nn.Module, temporal_kernel: int = 3) -> nn.Module:
-    """Replace (in place) every Conv2d with a TemporalConv3d and every BatchNorm2d with a
-    BatchNorm3d. Parameter names do not change, so 2D checkpoints map key by key (with
-    `inflate_state_dict`)."""
+def inflate_to_3d(module: nn.Module, num_frames: int, temporal_kernel: int = 3) -> nn.Module:
+    """Make a 2D EfficientViT module 3D (in place) for clips of `num_frames` frames: every
+    Conv2d becomes a TemporalConv3d, the attention attends over all frames' tokens, the
+    global pool averages over frames too. Parameter names do not change, so 2D checkpoints
+    map key by key (with `inflate_state_dict`)."""
     for name, child in module.named_children():
         if isinstance(child, nn.Conv2d):
             kt = temporal_kernel_for(child.kernel_size[0], temporal_kernel)
-            setattr(module, name, TemporalConv3d(child, kt))
-        elif isinstance(child, nn.BatchNorm2d):
-            bn = nn.BatchNorm3d(child.num_features, child.eps, child.momentum, child.affine,
-                                child.track_running_stats, device=child.weight.device)
-            setattr(module, name, bn)
+            setattr(module, name, TemporalConv3d(child, kt, num_frames))
         else:
-            inflate_to_3d(child, temporal_kernel)
+            if isinstance(child, (LiteMLA, GlobalAvgPool)):
+                child.num_frames = num_frames
+            inflate_to_3d(child, num_frames, temporal_kernel)
     return module
 
 

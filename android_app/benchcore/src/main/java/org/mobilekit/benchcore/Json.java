@@ -231,7 +231,11 @@ public final class Json {
       String token = s.substring(start, pos);
       try {
         if (integral) {
-          return Long.parseLong(token);
+          try {
+            return Long.parseLong(token);
+          } catch (NumberFormatException tooBig) {
+            return Double.parseDouble(token); // beyond long: keep it as a number
+          }
         }
         return Double.parseDouble(token);
       } catch (NumberFormatException ex) {

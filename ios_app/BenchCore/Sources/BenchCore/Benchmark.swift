@@ -1,0 +1,128 @@
+// The benchmark: compile once (timed), then per ticked compute unit: load (timed), one first
+// prediction (timed alone: it includes lazy setup), warm-up, timed predictions. One report per
+// setting; a failed setting gives a report with its error instead of results.
+
+import Dispatch
+import Foundation
+
+public struct BenchmarkSettings: Sendable {
+    public var computeUnits: [ComputeUnit]
+    public var warmup: Int
+    public var iterations: Int
+    /// Also send every timed latency (latencies_ms), not only the statistics.
+    public var includeLatencies: Bool
+
+    public init(computeUnits: [ComputeUnit] = [.cpuAndNeuralEngine], warmup: Int = 10,
+                iterations: Int = 100, includeLatencies: Bool = true) {
+        self.computeUnits = computeUnits
+        self.warmup = max(0, warmup)
+        self.iterations = max(1, iterations)
+        self.includeLatencies = includeLatencies
+    }
+}
+
+public enum ReportIdentity {
+    public static let appName = "mobilekit-ios"
+
+    /// A new idempotency key; a retry of the same run reuses it.
+    public static func newReportId() -> String { "ios-" + UUID().uuidString.lowercased() }
+
+    /// ISO 8601 UTC to the second, e.g. 2026-11-20T10:15:30Z.
+    public static func timestamp(_ date: Date = Date()) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: date)
+    }
+}
+
+public enum Benchmark {
+    @inline(__always)
+    static func nowMs() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
+
+    /// One compute-unit setting: load, first prediction, warm-up, timed predictions.
+    public static func measure(_ runner: ModelRunner, compiled: URL, unit: ComputeUnit,
+                               manifest: ArtifactManifest, input: [Float], warmup: Int, iterations: Int,
+                               compileMs: Double?, includeLatencies: Bool,
+                               memoryMb: (() -> Double?)? = nil) throws -> Results {
+        var peak: Double? = nil
+        func sample() {
+            if let m = memoryMb?() { peak = Swift.max(peak ?? 0, m) }
+        }
+        let t0 = nowMs()
+        try runner.load(compiled, computeUnit: unit, input: manifest.input, data: input)
+        let loadMs = nowMs() - t0
+        sample()
+        let t1 = nowMs()
+        try runner.predict()
+        let firstMs = nowMs() - t1
+        for _ in 0..<warmup { try runner.predict() }
+        var latencies = [Double]()
+        latencies.reserveCapacity(iterations)
+        for _ in 0..<iterations {
+            let start = nowMs()
+            try runner.predict()
+            latencies.append(nowMs() - start)
+        }
+        sample()
+        runner.unload()
+        return Results(compileMs: compileMs, loadMs: loadMs, firstInferenceMs: firstMs,
+                       latencyMs: try LatencyStats.compute(latencies),
+                       latenciesMs: includeLatencies ? latencies : nil, peakMemoryMb: peak)
+    }
+
+    /// Every ticked setting of one artifact; always one report per setting.
+    public static func run(_ runner: ModelRunner, model url: URL, manifest: ArtifactManifest,
+                           artifactId: String?, settings: BenchmarkSettings, device: Device,
+                           appVersion: String, thermal: () -> String?,
+                           memoryMb: (() -> Double?)? = nil,
+                           progress: ((ComputeUnit, String) -> Void)? = nil) -> [DeviceReport] {
+        var compiled: URL? = nil
+        var compileMs: Double? = nil
+        var setupError: String? = nil
+        var input: [Float] = []
+        do {
+            input = try InputBuilder.build(manifest.input)
+            let t0 = nowMs()
+            compiled = try runner.compile(url)
+            if runner is CompilingRunner { compileMs = nowMs() - t0 }
+        } catch {
+            setupError = "compile failed: \(error)"
+        }
+        var reports: [DeviceReport] = []
+        for unit in settings.computeUnits {
+            progress?(unit, "running")
+            let before = thermal()
+            var results: Results? = nil
+            var failure = setupError
+            if let compiled, failure == nil {
+                do {
+                    results = try measure(runner, compiled: compiled, unit: unit, manifest: manifest,
+                                          input: input, warmup: settings.warmup,
+                                          iterations: settings.iterations, compileMs: compileMs,
+                                          includeLatencies: settings.includeLatencies, memoryMb: memoryMb)
+                } catch {
+                    runner.unload()
+                    failure = "inference failed: \(error)"
+                }
+            }
+            let after = thermal()
+            let artifact = ArtifactRef(model: manifest.model, target: unit.target(artifactTarget: manifest.target),
+                                       sha256: manifest.sha256, artifactId: artifactId,
+                                       precision: manifest.precision, quantization: manifest.quantization?.scheme)
+            reports.append(DeviceReport(
+                reportId: ReportIdentity.newReportId(), createdAt: ReportIdentity.timestamp(),
+                device: device,
+                app: App(name: ReportIdentity.appName, version: appVersion, runtime: runner.runtime,
+                         runtimeVersion: runner.runtimeVersion),
+                artifact: artifact,
+                config: RunConfig(computeUnits: unit.rawValue, threads: nil, warmup: settings.warmup,
+                                  iterations: settings.iterations),
+                results: failure == nil ? results : nil,
+                thermal: (before == nil && after == nil) ? nil : Thermal(before: before, after: after),
+                error: failure))
+            progress?(unit, failure ?? "done")
+        }
+        return reports
+    }
+}

@@ -1,0 +1,156 @@
+"""`mobilekit convert`: a zoo model, checkpoint or user module -> device artifacts + manifest."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from mobilekit.errors import MobilekitError
+
+_TARGET_HELP = ("ane, coreml-gpu, coreml-cpu (Core ML), xnnpack, et-coreml (ExecuTorch), ptl "
+                "(PyTorch Lite), tflite (LiteRT), onnx, or all")
+
+
+def _parse_classes(text: str | None):
+    """'174' -> 174; 'verb=97,noun=300' -> {'verb': 97, 'noun': 300} (named heads)."""
+    if text is None:
+        return None
+    try:
+        if "=" in text:
+            return {k.strip(): int(v) for k, v in (p.split("=") for p in text.split(","))}
+        return int(text)
+    except ValueError:
+        raise MobilekitError(f"bad --classes {text!r}", "give a number (174) or named heads (verb=97,noun=300)") from None
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def _describe_validation(v: dict) -> str:
+    if v["status"] == "skipped":
+        return f"validation skipped: {v['reason']}"
+    line = (f"validation {v['status']} on {v['runtime']}: max abs diff {v['max_abs_diff']:.2g} "
+            f"(tolerance {v['tolerance']:.2g}), mean {v['mean_abs_diff']:.2g}, "
+            f"top-1 agreement {v['top1_agreement']:.0%} over {v['samples']} random clips")
+    if v.get("host_latency_ms") is not None:
+        line += f"; host latency {v['host_latency_ms']:.3g} ms (median)"
+    return line
+
+
+def _echo_artifact(art) -> None:
+    m = art.manifest
+    click.echo(f"{m['model']} -> {m['target']} in {art.seconds:.1f} s: {art.file} ({_mb(m['size_bytes'])})")
+    click.echo(f"  {_describe_validation(m['validation'])}")
+    conv = m["conversion"]
+    if conv.get("rewrites"):
+        click.echo(f"  rewrites: {', '.join(conv['rewrites'])}")
+    if conv.get("delegation"):
+        d = conv["delegation"]
+        click.echo(f"  delegated: {d['delegated_nodes']} of {d['delegated_nodes'] + d['non_delegated_nodes']} "
+                   f"nodes in {d['delegated_subgraphs']} subgraph(s)")
+    for note in conv.get("notes", []):
+        click.echo(f"  note: {note}")
+    click.echo(f"  manifest: {art.path / 'manifest.json'}")
+
+
+@click.command("convert")
+@click.option("--model", "model_name", metavar="NAME", help="A zoo model (`mobilekit models`).")
+@click.option("--checkpoint", type=click.Path(), help="A mobilekit.train checkpoint; carries model and config.")
+@click.option("--module", "module_spec", metavar="FILE.py:CLASS",
+              help="Any nn.Module class, built without arguments (needs --input-shape).")
+@click.option("--input-shape", metavar="B,T,C,H,W", help="Input shape for --module, e.g. 1,8,3,112,112.")
+@click.option("--target", "-t", "targets", multiple=True, default=("xnnpack",), show_default=True,
+              metavar="TARGET", help=f"{_TARGET_HELP}. Repeat for several.")
+@click.option("--frames", type=int, help="Frames per clip T (zoo default otherwise).")
+@click.option("--size", type=int, help="Frame height = width S (zoo default otherwise).")
+@click.option("--classes", help="Number of classes, or named heads like verb=97,noun=300.")
+@click.option("--out", type=click.Path(), help="Output folder (one target), or the parent folder of "
+                                                "<model>-<target>/ folders (several). [default: artifacts/]")
+@click.option("--no-validate", is_flag=True, help="Skip the numeric check against eager PyTorch.")
+@click.option("--samples", type=int, default=3, show_default=True, help="Random clips compared in validation.")
+@click.option("--latency-runs", type=int, default=20, show_default=True,
+              help="Timed host runs for the median latency (0: none).")
+@click.option("--threads", type=int, help="Host runtime threads during validation (runtime default otherwise).")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest(s) as JSON.")
+def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frames, size, classes, out,
+                no_validate, samples, latency_runs, threads, as_json):
+    """Convert a model to device formats, validate it on the host, write manifest.json.
+
+    \b
+    Examples:
+      mobilekit convert --model vlf_b0 --target xnnpack
+      mobilekit convert --model vtn_eff --frames 8 --size 160 --target all
+      mobilekit convert --checkpoint runs/exp1/best.pt --target ane
+      mobilekit convert --module my_net.py:Net --input-shape 1,8,3,112,112 --target tflite
+
+    Each artifact lands in its own folder (default artifacts/<model>-<target>/): the model
+    file and manifest.json (input spec, outputs, target, runtime, precision, sha256, tool
+    versions, validation). Validation runs the artifact on this machine's runtime for
+    ExecuTorch XNNPACK, PyTorch Lite, LiteRT and ONNX; Core ML runs only on macOS (elsewhere
+    the saved spec is checked). A mismatch above tolerance is an error; the folder is kept.
+    """
+    from pathlib import Path
+
+    from converters import convert, convert_targets, get_target, target_names
+    from converters.source import parse_shape
+
+    shape = parse_shape(input_shape) if input_shape else None
+    if shape and not module_spec:
+        raise MobilekitError("--input-shape goes with --module", "use --frames/--size for zoo models")
+    names = list(targets)
+    if "all" in names:
+        names = target_names()
+    names = list(dict.fromkeys(get_target(n).name for n in names))
+    what = dict(checkpoint=checkpoint, module=module_spec, input_shape=shape,
+                num_classes=_parse_classes(classes), num_frames=frames, image_size=size)
+    opts = dict(validate=not no_validate, samples=samples, latency_runs=latency_runs, threads=threads)
+
+    if len(names) == 1:
+        click.echo(f"converting {model_name or checkpoint or module_spec} to {names[0]} ...", err=True)
+        art = convert(model_name, names[0], out, **what, **opts)
+        if as_json:
+            click.echo(json.dumps(art.manifest, indent=2))
+        else:
+            _echo_artifact(art)
+        return
+
+    from tqdm import tqdm
+
+    from mobilekit.table import format_table
+
+    results = []
+    with tqdm(total=len(names), desc="convert", unit="target", file=click.get_text_stream("stderr"),
+              dynamic_ncols=True) as bar:
+        runs = convert_targets(model_name, names, Path(out) if out else None, **what, **opts)
+        bar.set_postfix_str(names[0])
+        for name, result in runs:
+            results.append((name, result))
+            bar.update(1)
+            nxt = names[len(results)] if len(results) < len(names) else "done"
+            bar.set_postfix_str(nxt)
+    if as_json:
+        click.echo(json.dumps({n: (r.manifest if not isinstance(r, Exception) else {"error": str(r)})
+                               for n, r in results}, indent=2))
+    else:
+        rows = []
+        for name, r in results:
+            if isinstance(r, Exception):
+                art = getattr(r, "artifact", None)
+                rows.append((name, "error", None, None, None, None, str(r)[:90] if art is None else str(art.file)))
+                continue
+            v = r.manifest["validation"]
+            rows.append((name, v["status"], f"{r.seconds:.1f}", f"{r.manifest['size_bytes'] / 1e6:.1f}",
+                         v.get("max_abs_diff"), v.get("host_latency_ms"), str(r.file)))
+        click.echo(format_table(rows, ["target", "validation", "convert s", "MB", "max abs diff",
+                                       "host ms", "artifact"]))
+    failed = [(n, r) for n, r in results if isinstance(r, Exception)]
+    if failed:
+        for n, r in failed:
+            click.secho(f"{n}: {r}", fg="red", err=True)
+        raise MobilekitError(f"{len(failed)} of {len(results)} targets failed ({', '.join(n for n, _ in failed)})",
+                             "see the lines above; each names the problem and a fix")
+
+
+commands = [convert_cmd]
