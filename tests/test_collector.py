@@ -124,6 +124,20 @@ def test_oversized_body_is_413_with_or_without_content_length(server):
     assert total(server.url) == before
 
 
+def test_concurrent_posts_of_one_report_store_it_once(server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    payload = golden("report_android_xnnpack.json")
+    payload["report_id"] = "concurrent-retry-0001"
+    body = json.dumps(payload).encode()
+    before = total(server.url)
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: httpx.post(server.url + "/api/v1/reports", content=body,
+                                                   headers=AUTH).status_code, range(16)))
+    assert sorted(codes) == [200] * 15 + [201]
+    assert total(server.url) == before + 1
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
 def test_missing_or_wrong_token_is_401(server, headers):
     before = total(server.url)

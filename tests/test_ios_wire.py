@@ -143,4 +143,5 @@ def test_xcode_project_references_existing_files():
         assert where.exists(), where
     assert "relativePath = BenchCore;" in pbx and "IPHONEOS_DEPLOYMENT_TARGET = 17.0;" in pbx
     plist = plistlib.loads((REPO / "ios_app" / "MobilekitBench" / "Info.plist").read_bytes())
-    assert plist["NSAppTransportSecurity"]["NSAllowsLocalNetworking"] is True
+    assert plist["NSAppTransportSecurity"] == {"NSAllowsArbitraryLoads": True}  # plain http on the LAN
+    assert "NSLocalNetworkUsageDescription" in plist

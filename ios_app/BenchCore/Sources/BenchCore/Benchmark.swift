@@ -100,7 +100,10 @@ public enum Benchmark {
                     results = try measure(runner, compiled: compiled, unit: unit, manifest: manifest,
                                           input: input, warmup: settings.warmup,
                                           iterations: settings.iterations, compileMs: compileMs,
-                                          includeLatencies: settings.includeLatencies, memoryMb: memoryMb)
+                                          // the collector refuses bodies over 1 MiB: beyond
+                                          // ~20k latencies, send the statistics only
+                                          includeLatencies: settings.includeLatencies && settings.iterations <= 20_000,
+                                          memoryMb: memoryMb)
                 } catch {
                     runner.unload()
                     failure = "inference failed: \(error)"

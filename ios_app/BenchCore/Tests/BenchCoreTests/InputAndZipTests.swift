@@ -6,7 +6,9 @@ final class InputAndZipTests: XCTestCase {
     func testSameGeneratorAsTheAndroidApp() {
         // java.util.Random(0).nextInt(256), eight times (printed by a JVM).
         var r = JavaRandom(seed: 0)
-        XCTAssertEqual((0..<8).map { _ in r.nextInt(powerOfTwo: 256) }, [187, 212, 61, 155, 163, 79, 140, 29])
+        var drawn: [Int] = []
+        for _ in 0..<8 { drawn.append(r.nextInt(powerOfTwo: 256)) }
+        XCTAssertEqual(drawn, [187, 212, 61, 155, 163, 79, 140, 29])
     }
 
     func testInputIsNormalisedPerChannel() throws {
@@ -32,7 +34,7 @@ final class InputAndZipTests: XCTestCase {
         try ZipExtractor.extract(try Data(contentsOf: fixture), into: dir)
         let model = try Data(contentsOf: dir.appendingPathComponent("tiny.mlpackage/Data/com.apple.CoreML/model.mlmodel"))
         XCTAssertEqual(model, Data(String(repeating: "mobilekit ", count: 200).utf8))
-        let manifest = try String(contentsOf: dir.appendingPathComponent("tiny.mlpackage/Manifest.json"))
+        let manifest = try String(contentsOf: dir.appendingPathComponent("tiny.mlpackage/Manifest.json"), encoding: .utf8)
         XCTAssertEqual(manifest, "{\"fileFormatVersion\": \"1.0.0\"}\n")
     }
 }

@@ -61,6 +61,9 @@ public final class BenchmarkSession {
     }
   }
 
+  /** Above this a report is sent without latencies_ms (the collector's limit is 1 MiB). */
+  static final int MAX_REPORT_CHARS = 900_000;
+
   private BenchmarkSession() {}
 
   /**
@@ -109,6 +112,11 @@ public final class BenchmarkSession {
         Report.artifact(manifest, opts.artifactId), opts.config, results,
         Report.thermal(before, after), error);
     String json = Json.writePretty(report);
+    if (json.length() > MAX_REPORT_CHARS && results != null) {
+      // The collector refuses bodies over 1 MiB (413): keep the statistics, drop the raw list.
+      results.put("latencies_ms", null);
+      json = Json.writePretty(report);
+    }
 
     outputDir.mkdirs();
     File resultFile = new File(outputDir, "result.json");

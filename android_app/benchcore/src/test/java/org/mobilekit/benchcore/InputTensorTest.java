@@ -48,6 +48,16 @@ public class InputTensorTest {
   }
 
   @Test
+  public void firstPixelIsTheOneTheIosAppAlsoDraws() {
+    // java.util.Random(0).nextInt(256) starts 187, 212, 61, ... (ios_app BenchCore's
+    // InputAndZipTests asserts the same sequence for its copy of the generator)
+    InputTensor t = InputTensor.build("v", new long[] {1, 1, 3, 2, 2}, "BTCHW", 1 / 255.0, MEAN,
+        STD, 0);
+    assertEquals((187 / 255.0 - 0.485) / 0.229, t.data[0], 1e-6);
+    assertEquals((212 / 255.0 - 0.485) / 0.229, t.data[1], 1e-6);
+  }
+
+  @Test
   public void sameSeedSameClip() {
     long[] shape = {1, 2, 3, 8, 8};
     InputTensor a = InputTensor.build("v", shape, "BTCHW", 1 / 255.0, MEAN, STD, 0);
