@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from mobilekit.errors import WeightsError
 from mobilekit.models import create_model, model_info
 from mobilekit.models.backbones.vit import create_vit
-from mobilekit.models.mvit import MultiScaleBlock
+from mobilekit.models.mvit import MultiScaleBlock, conv3d_frames
 from mobilekit.models.swin3d import (SwinBlock3D, cyclic_shift, effective_window, window_partition,
                                      window_reverse)
 from mobilekit.models.timesformer import TimeSformer
@@ -256,3 +256,28 @@ def test_vivit_rejects_wrong_frame_count():
     model = create_model("vivit_fe", num_classes=5, num_frames=2, image_size=32)
     with pytest.raises(ValueError, match="built for 2 frames, got 3; create it with num_frames=3"):
         model(torch.randn(1, 3, 3, 32, 32))
+
+
+# --- Conv3d as conv2d (ExecuTorch has no conv3d kernel) ----------------------------------------
+
+@pytest.mark.parametrize("kernel, stride, padding, groups, t", [
+    ((3, 7, 7), (2, 4, 4), (1, 3, 3), 1, 4),     # MViT's stem
+    ((3, 7, 7), (2, 4, 4), (1, 3, 3), 1, 5),     # odd clip length
+    ((3, 3, 3), (1, 2, 2), (1, 1, 1), 6, 3),     # MViT's depthwise pooling
+    ((3, 3, 3), (2, 1, 1), (0, 1, 1), 3, 7),     # no temporal padding, temporal stride
+])
+def test_conv3d_frames_equals_conv3d(kernel, stride, padding, groups, t):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv3d(6, 6, kernel, stride, padding, groups=groups, bias=groups == 1)
+    x = torch.randn(2, 6, t, 11, 12)
+    expected = conv(x).transpose(1, 2)                                     # (N, T', O, H', W')
+    torch.testing.assert_close(conv3d_frames(x.transpose(1, 2), conv), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_swin_patch_embedding_equals_the_reference_conv3d():
+    torch.manual_seed(0)
+    model = create_model("swin_t", num_classes=5, num_frames=3, image_size=30)   # pads T, H, W
+    embed = model.patch_embed
+    x = torch.randn(2, 3, 3, 30, 30)
+    reference = embed.proj(F.pad(x.transpose(1, 2), (0, 2, 0, 2, 0, 1)))      # (B, C, D, H, W)
+    torch.testing.assert_close(embed(x), embed.norm(reference.permute(0, 2, 3, 4, 1)), atol=1e-5, rtol=1e-5)

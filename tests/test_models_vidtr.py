@@ -29,6 +29,11 @@ def test_topk_std_rows_matches_reference():
     assert topk_std_rows(rows, 4).tolist() == _reference_topk_std(rows, 4)
 
 
+def test_topk_std_rows_keeps_the_earliest_of_tied_rows():
+    rows = torch.tensor([[0.1, 0.9], [0.5, 0.5], [0.9, 0.1], [0.1, 0.9], [0.9, 0.1]])[None]
+    assert topk_std_rows(rows, 2).tolist() == [[0, 2]] == _reference_topk_std(rows, 2)
+
+
 def test_topk_std_prefers_peaked_rows_and_keeps_temporal_order():
     uniform = torch.full((5,), 0.2)
     peaked = torch.tensor([0.9, 0.025, 0.025, 0.025, 0.025])
@@ -110,7 +115,8 @@ def test_c_vidtr_exports_with_static_topk_and_gather():
     x = torch.randn(1, 8, 3, 32, 32)
     ep = torch.export.export(model, (x,))
     topks = [n for n in ep.graph.nodes if n.target == torch.ops.aten.topk.default]
-    assert [n.args[1] for n in topks] == [6, 4, 2]          # k is a static int per pooling layer
+    # two topk per pooling layer (threshold, then position), k a static int
+    assert [n.args[1] for n in topks] == [6, 6, 4, 4, 2, 2]
     assert any(n.target == torch.ops.aten.gather.default for n in ep.graph.nodes)
     with torch.no_grad():
         torch.testing.assert_close(ep.module()(x), model(x), atol=1e-5, rtol=1e-5)

@@ -14,8 +14,9 @@ paper reports 26.1M parameters for it. We take MViT-B-16x4's recipe with stage d
 1/2/5/2 (10 blocks, the depth split MViTv2 uses for its smaller "T" model) instead of B's
 1/2/11/2, which gives 26.1M at 400 classes.
 
-Export notes: the 3-D convolutions (stem, pooling) are kept as Conv3d; the max-pooled
-residual has a temporal kernel of 1, so it runs as a 2-D max pool over frames.
+Export notes: the 3-D convolutions (stem, pooling) keep their Conv3d parameters but run as
+conv2d over stacked time taps (`conv3d_frames`: ExecuTorch has no conv3d kernel); the
+max-pooled residual has a temporal kernel of 1, so it is a 2-D max pool over frames.
 """
 
 from __future__ import annotations
@@ -33,6 +34,36 @@ MVIT_EPS = 1e-6
 
 def conv_out(n: int, kernel: int, stride: int, pad: int) -> int:
     return (n + 2 * pad - kernel) // stride + 1
+
+
+def conv3d_frames(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
+    """`conv` applied to frames (N, T, C, H, W) -> (N, T', O, H', W'), computed as one
+    conv2d over the kt time taps stacked along channels (channel-major, tap-minor: the
+    order of the flattened (O, C/groups, kt) kernel, so groups keep their taps together).
+
+    ExecuTorch has no conv3d kernel (portable or XNNPACK); conv2d runs everywhere. The
+    module keeps its 5-D Conv3d weight, so parameter names and shapes are the reference's.
+    Temporal zero padding; a temporal stride picks every st-th tap through a reshape, not a
+    strided slice."""
+    n, t, c, h, w = x.shape
+    kt, st, pt = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    t_out = conv_out(t, kt, st, pt)
+    length = (t_out - 1) * st + kt + st - 1         # + st - 1 so that each tap reshapes evenly
+    back = length - t - pt
+    if pt or back > 0:
+        x = F.pad(x, (0, 0, 0, 0, 0, 0, pt, max(back, 0)))
+    if back < 0:
+        x = x[:, :length]
+    taps = []
+    for j in range(kt):
+        tap = x[:, j:j + t_out * st]
+        if st > 1:
+            tap = tap.reshape(n, t_out, st, c, h, w)[:, :, :1].reshape(n, t_out, c, h, w)
+        taps.append(tap)
+    stacked = torch.stack(taps, dim=3).reshape(n * t_out, c * kt, h, w)
+    weight = conv.weight.reshape(conv.out_channels, -1, *conv.kernel_size[1:])
+    y = F.conv2d(stacked, weight, conv.bias, conv.stride[1:], conv.padding[1:], groups=conv.groups)
+    return y.reshape(n, t_out, *y.shape[1:])
 
 
 class PoolingAttention(nn.Module):
@@ -75,9 +106,10 @@ class PoolingAttention(nn.Module):
         """(B*h, 1 + THW, d) -> (B*h, 1 + T'H'W', d): pool the grid tokens, keep cls."""
         bh, _, d = t.shape
         cls, grid = t[:, :1], t[:, 1:]
-        grid = grid.transpose(1, 2).reshape(bh, d, *self.thw)
-        grid = conv(grid).flatten(2).transpose(1, 2)
-        return norm(torch.cat([cls, grid], dim=1))
+        frames = grid.reshape(bh, self.thw[0], self.thw[1] * self.thw[2], d).transpose(2, 3)
+        pooled = conv3d_frames(frames.reshape(bh, self.thw[0], d, *self.thw[1:]), conv)
+        pooled = pooled.flatten(3).transpose(2, 3).reshape(bh, -1, d)     # (B*h, T'H'W', d)
+        return norm(torch.cat([cls, pooled], dim=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, c = x.shape
@@ -185,8 +217,10 @@ class MViT(nn.Module):
     def forward(self, x: torch.Tensor):
         if x.dim() != 5:
             raise ValueError(f"expected a (B, T, 3, H, W) clip, got shape {tuple(x.shape)}")
-        x = self.patch_embed.proj(x.transpose(1, 2))                  # (B, C, T', H', W')
-        z = prepend_token(self.cls_token, x.flatten(2).transpose(1, 2)) + self.pos_embed()
+        x = conv3d_frames(x, self.patch_embed.proj)                   # (B, T', C, H', W')
+        b, t, c = x.shape[:3]
+        tokens = x.reshape(b, t, c, -1).transpose(2, 3).reshape(b, -1, c)  # (t, h, w) order
+        z = prepend_token(self.cls_token, tokens) + self.pos_embed()
         for blk in self.blocks:
             z = blk(z)
         return self.head(first_token(self.norm(z)))

@@ -8,7 +8,9 @@ not mobile compatible; this one exports with static shapes:
   per block as a buffer;
 - window partition / reverse and patch merging are reshape + permute of at most 6 dims
   (XNNPACK's limit), never strided slicing or in-place writes;
-- the relative position bias is a gather from the learned table with a static index buffer.
+- the relative position bias is a gather from the learned table with a static index buffer;
+- the 2x4x4 patch embedding keeps its Conv3d parameter but runs as a conv2d over frame
+  pairs stacked along channels (ExecuTorch has no conv3d kernel).
 
 Sizes that do not divide: as in the reference, a window dimension larger than the feature
 map shrinks to it (and is not shifted), and feature maps are zero-padded up to a multiple of
@@ -199,13 +201,23 @@ class PatchEmbed3D(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) -> (B, D, H', W', C)"""
-        x = x.transpose(1, 2)                                           # (B, 3, T, H, W)
-        t, h, w = x.shape[2:]
+        """(B, T, 3, H, W) -> (B, D, H', W', C).
+
+        The Conv3d's kernel equals its stride, so it is a conv2d over each group of kt
+        frames stacked along channels (channel-major, tap-minor: the flattened 5-D kernel's
+        order). ExecuTorch has no conv3d kernel; the parameter keeps the reference's shape."""
+        b, t, c, h, w = x.shape
+        kt, kh, kw = self.patch
         pads = [(-n) % p for n, p in zip((t, h, w), self.patch)]
         if any(pads):
-            x = F.pad(x, (0, pads[2], 0, pads[1], 0, pads[0]))
-        return self.norm(self.proj(x).permute(0, 2, 3, 4, 1))
+            x = F.pad(x, (0, pads[2], 0, pads[1], 0, 0, 0, pads[0]))
+            t, h, w = t + pads[0], h + pads[1], w + pads[2]
+        d = t // kt
+        x = x.reshape(b * d, kt, c, h, w).transpose(1, 2).reshape(b * d, c * kt, h, w)
+        weight = self.proj.weight.reshape(self.proj.out_channels, c * kt, kh, kw)
+        x = F.conv2d(x, weight, self.proj.bias, (kh, kw))                # (B*D, C, H', W')
+        x = x.reshape(b, d, x.shape[1], -1).transpose(2, 3)
+        return self.norm(x.reshape(b, d, h // kh, w // kw, -1))
 
 
 class SwinTransformer3D(nn.Module):

@@ -99,7 +99,9 @@ class TEABottleneck(nn.Module):
         self.convs = nn.ModuleList([nn.Conv2d(width, width, 3, stride, 1, bias=False) for _ in range(scale - 1)])
         self.bns = nn.ModuleList([nn.BatchNorm2d(width) for _ in range(scale - 1)])
         # The untouched last group is pooled to the new resolution in a stage's first block.
-        self.pool = nn.AvgPool2d(3, stride, 1) if first else None
+        # Res2Net's AvgPool2d(3, stride, padding=1) counts the zero padding; XNNPACK only
+        # delegates pooling without implicit padding, so the zeros are padded explicitly.
+        self.pool = nn.Sequential(nn.ZeroPad2d(1), nn.AvgPool2d(3, stride)) if first else None
         self.conv3 = nn.Conv2d(width * scale, out_ch, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_ch)
         self.relu = nn.ReLU()

@@ -42,11 +42,19 @@ from mobilekit.models.registry import register_model
 
 def topk_std_rows(rows: torch.Tensor, keep: int) -> torch.Tensor:
     """Indices (along dim 1) of the `keep` rows of `rows` (G, R, K) with the highest standard
-    deviation over dim 2, sorted in row (temporal) order -> (G, keep) int64.
+    deviation over dim 2, in row (temporal) order -> (G, keep) int64. Of rows tied at the
+    threshold, the earliest are kept.
 
+    Written with two topk and no sort: ExecuTorch's portable kernels have no sort, and LiteRT
+    cannot lower a sort of int64 indices. The first topk finds the threshold; the second
+    ranks the selected rows by position (score R - position, unselected rows score <= 0).
     The reference uses the unbiased std; the choice does not change the ranking."""
-    std = rows.std(dim=-1)
-    return std.topk(keep, dim=-1).indices.sort(dim=-1).values
+    std = rows.std(dim=-1)                                              # (G, R)
+    r = std.shape[-1]
+    threshold = std.topk(keep, dim=-1).values[:, keep - 1:]
+    selected = (std >= threshold).to(std.dtype)
+    position = torch.arange(r, dtype=std.dtype, device=std.device)
+    return (selected * r - position).topk(keep, dim=-1).indices
 
 
 def _keep_rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
