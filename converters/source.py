@@ -217,8 +217,9 @@ def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
     return src
 
 
-def prepare_for_export(src: SourceModel) -> tuple[FlatOutputs, list[str]]:
-    """A private deep copy in eval mode with tuple outputs, and the output names."""
+def prepare_for_export(src: SourceModel) -> tuple[FlatOutputs, list[str], tuple[torch.Tensor, ...]]:
+    """A private deep copy in eval mode with tuple outputs, the output names, and the
+    outputs on the example input (their shapes go in the manifest)."""
     model = copy.deepcopy(src.module).eval()
     with torch.no_grad():
         try:
@@ -227,4 +228,8 @@ def prepare_for_export(src: SourceModel) -> tuple[FlatOutputs, list[str]]:
             raise ShapeError(f"the model does not run on an input of shape {src.input_shape}: "
                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
                              "give the shape the model expects (--frames/--size, or --input-shape)") from e
-    return flatten_outputs(model, out), output_names(out)
+    names = output_names(out)
+    flat = flatten_outputs(model, out)
+    values = tuple(out[k] for k in out) if isinstance(out, dict) else (
+        tuple(out) if isinstance(out, (tuple, list)) else (out,))
+    return flat, names, values

@@ -3,7 +3,8 @@
     python -m mobilekit.bench.convert_table [--models vlf_b0,vtn_eff,tsn_b0] [--targets all]
                                             [--threads 1] [--markdown] [--out DIR]
 
-For each pair: seconds the conversion itself took (validation excluded), artifact MB, max
+For each pair: seconds the conversion itself took (wall, and CPU of all threads, which is
+what to quote on a busy machine; validation excluded), artifact MB, max
 abs diff against eager PyTorch on 3 random clips, and the host runtime's median latency of
 20 runs at batch 1 where a runtime runs here (Core ML and et-coreml need Apple platforms).
 Untrained models get measured BatchNorm statistics first (converters.validate.settle_batchnorm)
@@ -20,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 DEFAULT_MODELS = ("vlf_b0", "vtn_eff", "tsn_b0")
-HEADERS = ["model", "target", "convert s", "MB", "max abs diff", "host ms (median of 20)", "validation"]
+HEADERS = ["model", "target", "convert s", "CPU s", "MB", "max abs diff", "host ms (median of 20)", "validation"]
 
 
 def rows_for(model_name: str, targets: list[str], out_root: Path, frames: int, size: int,
@@ -36,10 +37,11 @@ def rows_for(model_name: str, targets: list[str], out_root: Path, frames: int, s
     rows = []
     for target, result in convert_targets(src, targets, out_root, threads=threads, latency_runs=20):
         if isinstance(result, Exception):
-            rows.append([model_name, target, None, None, None, None, f"error: {result}"[:100]])
+            rows.append([model_name, target, None, None, None, None, None, f"error: {result}"[:100]])
         else:
             v = result.manifest["validation"]
             rows.append([model_name, target, round(result.seconds, 1),
+                         result.manifest["conversion"].get("cpu_seconds"),
                          round(result.manifest["size_bytes"] / 2**20, 1),
                          v.get("max_abs_diff"), v.get("host_latency_ms"),
                          v["status"] if v["status"] != "skipped" else f"skipped ({v['reason'].split(' (')[0]})"])

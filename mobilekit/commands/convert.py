@@ -41,7 +41,9 @@ def _describe_validation(v: dict) -> str:
 
 def _echo_artifact(art) -> None:
     m = art.manifest
-    click.echo(f"{m['model']} -> {m['target']} in {art.seconds:.1f} s: {art.file} ({_mb(m['size_bytes'])})")
+    cpu = m["conversion"].get("cpu_seconds")
+    took = f"{art.seconds:.1f} s" + (f" (CPU {cpu:.1f} s)" if cpu is not None else "")
+    click.echo(f"{m['model']} -> {m['target']} in {took}: {art.file} ({_mb(m['size_bytes'])})")
     click.echo(f"  {_describe_validation(m['validation'])}")
     conv = m["conversion"]
     if conv.get("rewrites"):

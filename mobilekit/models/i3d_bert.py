@@ -67,7 +67,9 @@ class I3DResNet50(nn.Module):
         self.conv1 = nn.Conv3d(3, 64, (5, 7, 7), (2, 2, 2), (2, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(64)
         self.act1 = nn.ReLU()
-        self.maxpool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+        # MaxPool3d((1, 3, 3)) as a 2-D pool over a (B, C*T, H, W) view: ExecuTorch's
+        # runtime has no max_pool3d kernel, and XNNPACK delegates the 2-D one.
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
         in_ch = 64
         for i, (pattern, width) in enumerate(zip(INFLATE, (64, 128, 256, 512))):
             blocks = []
@@ -78,7 +80,10 @@ class I3DResNet50(nn.Module):
         self.num_features = in_ch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        x = self.act1(self.bn1(self.conv1(x)))
+        b, c, t, h, w = x.shape
+        x = self.maxpool(x.reshape(b, c * t, h, w))
+        x = x.reshape(b, c, t, x.shape[2], x.shape[3])
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 

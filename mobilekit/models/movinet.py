@@ -100,6 +100,22 @@ def causal_mean(x: torch.Tensor) -> torch.Tensor:
     return x.cumsum(2) / counts
 
 
+class SpatialAvgPool(nn.Module):
+    """AvgPool3d((1, 3, 3), stride, padding (0, 1, 1)) as a 2-D pool over a (B, C*T, H, W)
+    view, with the zeros padded explicitly: the same numbers (padding counted), but an op
+    every target has (ExecuTorch's runtime has no avg_pool3d, XNNPACK no implicit padding)."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.pad = nn.ZeroPad2d(1)
+        self.pool = nn.AvgPool2d(3, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = x.shape
+        y = self.pool(self.pad(x.reshape(b, c * t, h, w)))
+        return y.reshape(b, c, t, y.shape[2], y.shape[3])
+
+
 class CausalConvBN(nn.Module):
     """Conv3d (kt, k, k) that only looks back in time, + BN (+ activation).
 
@@ -162,7 +178,7 @@ class MoViNetBlock(nn.Module):
         self.project = CausalConvBN(expanded, cout, act=False)
         self.shortcut = None
         if stride != 1 or cin != cout:
-            pool = nn.AvgPool3d((1, 3, 3), (1, stride, stride), (0, 1, 1)) if stride != 1 else nn.Identity()
+            pool = SpatialAvgPool(stride) if stride != 1 else nn.Identity()
             self.shortcut = nn.Sequential(OrderedDict(pool=pool, proj=CausalConvBN(cin, cout, act=False)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

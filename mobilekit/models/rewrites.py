@@ -7,6 +7,7 @@ apply them for the targets that need them and record which in the manifest.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -41,4 +42,83 @@ def decompose_layer_norms(model: nn.Module) -> int:
         if type(module) is nn.LayerNorm:
             module.__class__ = DecomposedLayerNorm
             count += 1
+    return count
+
+
+class Conv3dAsConv2d(nn.Conv3d):
+    """Conv3d computed as a sum of conv2d over time-shifted frames (one conv2d per temporal tap).
+
+    XNNPACK and ExecuTorch's portable kernels have no conv3d; a (kt, kh, kw) conv3d equals the
+    sum over taps i of conv2d(frames t*st + i*dt, weight[:, :, i]) (+ bias once). Temporal
+    zero padding is F.pad, a temporal stride picks frames through a reshape (XNNPACK only
+    delegates slices with step 1). Input and output keep the (B, C, T, H, W) layout, and the
+    parameters are the Conv3d's own, so state dicts are unchanged.
+
+    The per-tap kernels are non-persistent buffers (`tap_weight_<i>`, not in the state dict)
+    cut from `weight` by `split_taps()`: XNNPACK delegates a conv2d only when its weight is a
+    constant, and `weight[:, :, i]` in forward would be a select op on it. Call `split_taps()`
+    again after changing `weight` (rewrite_conv3d does it for you).
+    """
+
+    def split_taps(self) -> None:
+        with torch.no_grad():
+            for i in range(self.kernel_size[0]):
+                self.register_buffer(f"tap_weight_{i}", self.weight[:, :, i].detach().clone(), persistent=False)
+
+    def _tap(self, i: int) -> torch.Tensor:
+        tap = getattr(self, f"tap_weight_{i}", None)
+        return self.weight[:, :, i] if tap is None else tap
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding_mode != "zeros" or isinstance(self.padding, str) or x.dim() != 5:
+            return super().forward(x)
+        b, c, t, h, w = x.shape
+        kt, st, pt, dt = self.kernel_size[0], self.stride[0], self.padding[0], self.dilation[0]
+        t_out = (t + 2 * pt - dt * (kt - 1) - 1) // st + 1
+        # (B, T, C, H, W): frames are rows, so a tap is a step-1 slice along dim 1.
+        frames = x.transpose(1, 2)
+        # Zeros in front (padding) and behind (padding, plus room for the stride reshape).
+        behind = max(pt, dt * (kt - 1) + t_out * st - (t + pt))
+        if pt or behind:
+            frames = F.pad(frames, (0, 0, 0, 0, 0, 0, pt, behind))
+        out = None
+        for i in range(kt):
+            start = i * dt
+            # A slice over all frames would lower to alias_copy, which XNNPACK does not take.
+            tap = frames if start == 0 and t_out * st == frames.shape[1] else frames[:, start:start + t_out * st]
+            if st > 1:  # every st-th frame: (B, T', st, ...) -> first of each group
+                tap = tap.reshape(b, t_out, st, c, h, w)[:, :, :1]
+            y = F.conv2d(tap.reshape(b * t_out, c, h, w), self._tap(i),
+                         self.bias if i == 0 else None, self.stride[1:], self.padding[1:],
+                         self.dilation[1:], self.groups)
+            out = y if out is None else out + y
+        return out.reshape(b, t_out, *out.shape[1:]).transpose(1, 2)
+
+
+class BatchNorm3dAs2d(nn.BatchNorm3d):
+    """BatchNorm3d in eval mode on a 4-D view (B, C, T*H, W): the same per-channel affine.
+
+    XNNPACK takes batch norm on rank 2-4 inputs only (it fuses or decomposes it into a 2-D
+    conv); training mode keeps nn.BatchNorm3d's behaviour (running statistics)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or x.dim() != 5:
+            return super().forward(x)
+        b, c, t, h, w = x.shape
+        y = F.batch_norm(x.reshape(b, c, t * h, w), self.running_mean, self.running_var,
+                         self.weight, self.bias, False, 0.0, self.eps)
+        return y.reshape(b, c, t, h, w)
+
+
+def rewrite_conv3d(model: nn.Module) -> int:
+    """Swap every nn.Conv3d for Conv3dAsConv2d and every nn.BatchNorm3d for BatchNorm3dAs2d
+    (in place). Returns the number of Conv3d modules rewritten."""
+    count = 0
+    for module in model.modules():
+        if type(module) is nn.Conv3d:
+            module.__class__ = Conv3dAsConv2d
+            module.split_taps()
+            count += 1
+        elif type(module) is nn.BatchNorm3d:
+            module.__class__ = BatchNorm3dAs2d
     return count

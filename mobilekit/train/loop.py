@@ -74,6 +74,11 @@ def compute_loss(output, target) -> torch.Tensor:
     return F.cross_entropy(output.float(), target)
 
 
+def _zero_loss(output) -> torch.Tensor:
+    outs = output.values() if isinstance(output, dict) else [output]
+    return sum(o.float().sum() for o in outs) * 0.0
+
+
 def _to(obj, device: torch.device):
     if isinstance(obj, dict):
         return {k: v.to(device, non_blocking=True) for k, v in obj.items()}
@@ -282,6 +287,13 @@ def _fit(cfg: TrainConfig, reporter: Reporter, dist_info: DistInfo, create_model
             micro += 1
             batch_in_epoch += 1
             sync = micro % accum == 0 or i == batches - 1
+            if clips is None and dist_info.distributed:
+                # Every DDP process must run backward each step (the gradient all-reduce waits for
+                # all): a batch that was wholly unreadable contributes zero gradients instead.
+                no_sync = train_model.no_sync if not sync else contextlib.nullcontext
+                with no_sync():
+                    dummy = torch.zeros(1, cfg.frames, 3, cfg.size, cfg.size, device=device)
+                    _zero_loss(train_model(dummy)).backward()
             if clips is not None:
                 clips, labels = _to(clips, device), _to(labels, device)
                 no_sync = train_model.no_sync if (dist_info.distributed and not sync) else contextlib.nullcontext

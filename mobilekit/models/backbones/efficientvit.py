@@ -5,16 +5,20 @@ backbone.input_stem.op_list.*, backbone.stages.{i}.op_list.*, head.op_list.*.
 `inflate_to_3d` turns the network into its I3D-inflated 3D version for clips of a fixed
 length (see the end of this file).
 
-Two deviations from the reference, both numerically equivalent:
+Deviations from the reference, all the same function:
 - ReLU linear attention is always computed in its linear form; the reference switches to the
   quadratic form when H*W <= head dim, which is the same function (cheaper there).
-- the attention divides token means, not token sums: out = mean_m(v_m k_m.q) /
-  (mean_m(k_m.q) + eps), eps = 1e-4, where the reference has sums and eps = 1e-15. Two fp16
-  reasons (Core ML runs the whole graph in fp16): 1e-15 is 0 in fp16, so a head whose ReLU(q)
-  or ReLU(k) is all zero gives 0/0 = NaN, while 1e-4 is a normal fp16 number; and sums over
-  the 3D model's thousands of tokens grow with the token count towards fp16's 65504, means do
-  not. A side effect we want: eps no longer depends on the token count, so the inflated 3D
-  model on a clip of identical frames equals the 2D model exactly (I3D's defining property).
+- the attention is rescaled to stay inside fp16's range (Core ML runs the whole graph in
+  fp16; the reference only protects it under autocast, by computing it in fp32). The output
+  out_n = sum_m v_m (k_m.q_n) / sum_m (k_m.q_n) does not change when q_n is scaled per token
+  or k by a constant, so q_n is divided by its sum over the head dim and k by the token count:
+  the denominator becomes a weighted mean of k (<= max k) and the numerator <= max|v| max k,
+  instead of sums over up to thousands of tokens (the 3D model at 16x224x224 has 3136 per
+  head in stage 3) that overflow 65504. In place of the reference's `+ 1e-15` (0 in fp16, so
+  a head whose ReLU(q) is all zero gives 0/0 = NaN) both divisors are clamped at 1e-4, a
+  normal fp16 number: dead tokens give 0, every other token the exact ratio. Scale-free
+  terms also keep I3D's defining property exact: the inflated model on a clip of identical
+  frames equals the 2D model.
 """
 
 from __future__ import annotations
@@ -106,10 +110,11 @@ class OpSequential(nn.Module):
 def relu_linear_attention(qkv: torch.Tensor, dim: int, eps: float = ATTENTION_EPS) -> torch.Tensor:
     """ReLU linear attention. qkv (B, G*3*dim, *S) -> (B, G*dim, *S), G groups (heads x scales).
 
-    out_n = mean_m v_m (k_m . q_n) / (mean_m (k_m . q_n) + eps) with q, k = ReLU(q), ReLU(k),
-    computed as (V K^T) Q in O(N dim^2): k is scaled by 1/N (means, see the module docstring)
-    and v padded with a row of ones so one bmm gives numerator and denominator. Written with
-    3-D bmm (delegable), heads folded into the batch.
+    out_n = sum_m v_m (k_m . q_n) / sum_m (k_m . q_n) with q, k = ReLU(q), ReLU(k), computed as
+    (V K^T) Q in O(N dim^2), v padded with a row of ones so one bmm gives numerator and
+    denominator; q normalised per token and k by N to stay in fp16 range (module docstring).
+    3-D bmm with heads folded into the batch, and the 4-D keepdim mean over (2, 3): all
+    delegable to XNNPACK.
     """
     b, _, *spatial = qkv.shape
     n = 1
@@ -118,11 +123,13 @@ def relu_linear_attention(qkv: torch.Tensor, dim: int, eps: float = ATTENTION_EP
     qkv = qkv.reshape(b, -1, 3 * dim, n)
     g = qkv.shape[1]
     q = torch.relu(qkv[:, :, :dim]).reshape(b * g, dim, n)
+    q_mean = q.transpose(1, 2).reshape(b * g, n, dim, 1).mean((2, 3), keepdim=True).reshape(b * g, 1, n)
+    q = q / (q_mean.clamp_min(eps / dim) * dim)               # each token's q sums to 1
     k = torch.relu(qkv[:, :, dim:2 * dim]).reshape(b * g, dim, n) * (1.0 / n)
     v = F.pad(qkv[:, :, 2 * dim:].reshape(b * g, dim, n), (0, 0, 0, 1), mode="constant", value=1.0)
     vk = torch.bmm(v, k.transpose(1, 2))                      # (BG, dim+1, dim)
     out = torch.bmm(vk, q)                                    # (BG, dim+1, N)
-    out = out[:, :dim] / (out[:, dim:] + eps)
+    out = out[:, :dim] / out[:, dim:].clamp_min(eps)
     return out.reshape(b, g * dim, *spatial)
 
 
