@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import importlib
+import os
 import platform
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +100,14 @@ def _validate(target: Target, model: nn.Module, src: SourceModel, file: Path, ou
     return {"status": "skipped", "reason": f"needs an Apple platform ({target.description})"}
 
 
+def _move_into_place(staged: Path, final: Path) -> None:
+    if final.is_dir():
+        shutil.rmtree(final)
+    elif final.exists():
+        final.unlink()
+    os.replace(staged, final)
+
+
 def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: str = "xnnpack",
             out_dir: str | Path | None = None, example_input: torch.Tensor | None = None,
             checkpoint: str | None = None, *, module: str | None = None,
@@ -126,8 +137,11 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
     folder = Path(out_dir) if out_dir is not None else DEFAULT_OUT_ROOT / f"{src.name}-{tgt.name}"
     folder.mkdir(parents=True, exist_ok=True)
     file = folder / f"model.{tgt.extension}"
+    # Convert into a staging folder and move into place on success, so a failed conversion
+    # never damages an artifact already in `folder`.
+    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder))
     job = ConversionJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt,
-                        path=file, input_name=INPUT_NAME, output_names=out_names)
+                        path=staging / file.name, input_name=INPUT_NAME, output_names=out_names)
 
     stage("converting")
     converter = importlib.import_module(f"converters.{tgt.module}")
@@ -135,6 +149,8 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
     try:
         with quiet():
             extras = converter.convert(job)
+        seconds = time.perf_counter() - t0
+        _move_into_place(job.path, file)
     except MobilekitError:
         raise
     except Exception as e:
@@ -142,9 +158,11 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
 
         others = [t for t in ("onnx", "tflite", "ptl", "coreml-cpu", "xnnpack") if TARGETS[t].module != tgt.module]
         with quiet():
-            err = unsupported_op_error(e, model, src.example_input, tgt.name, src.name, others)
+            err = unsupported_op_error(e, model, src.example_input, tgt.name, others,
+                                       uses_export=tgt.module != "torchscript")
         raise err from e
-    seconds = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     # CPU seconds (all threads) tell the tool's own cost on a shared machine, where wall
     # time mostly measures the neighbours.
     extras["cpu_seconds"] = round(time.process_time() - cpu0, 2)

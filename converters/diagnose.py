@@ -65,14 +65,14 @@ def _module_path(node) -> tuple[str, str]:
     return path, cls_name.rsplit(".", 1)[-1]
 
 
-def locate_op(model: torch.nn.Module, example_input: torch.Tensor, op_names: list[str]):
+def _export_graph(model: torch.nn.Module, example_input: torch.Tensor):
+    with torch.no_grad():
+        return torch.export.export(model, (example_input,)).graph
+
+
+def locate_op(graph, op_names: list[str]):
     """The first graph node whose op matches one of `op_names`: (aten name, module path, class)."""
     wanted = {_fold(n) for n in op_names}
-    try:
-        with torch.no_grad():
-            graph = torch.export.export(model, (example_input,)).graph
-    except Exception:
-        return None
     for node in graph.nodes:
         if node.op != "call_function":
             continue
@@ -84,13 +84,26 @@ def locate_op(model: torch.nn.Module, example_input: torch.Tensor, op_names: lis
 
 
 def unsupported_op_error(exc: BaseException, model: torch.nn.Module, example_input: torch.Tensor,
-                         target: str, model_name: str, alternatives: list[str]) -> MobilekitError:
+                         target: str, alternatives: list[str], uses_export: bool = True) -> MobilekitError:
     """A MobilekitError naming the op, its module path and the target, or a short generic one."""
     text = _messages(exc)
-    ops = ops_named_in(text)
-    where = locate_op(model, example_input, ops) if ops else None
     others = ", ".join(alternatives)
     check = "run `mobilekit check` to list every op the target cannot take"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    try:
+        graph = _export_graph(model, example_input)
+    except Exception as export_exc:  # the model itself does not export: not the target's fault
+        if not uses_export:
+            return MobilekitError(f"conversion to {target} failed: {type(exc).__name__}: {first[:300]}",
+                                  f"run with --debug for the traceback; try another target ({others})")
+        first = next((line.strip() for line in str(export_exc).splitlines() if line.strip()),
+                     type(export_exc).__name__)
+        return MobilekitError(f"torch.export cannot capture the model (needed for {target}): "
+                              f"{type(export_exc).__name__}: {first[:300]}",
+                              "make forward export-safe (static shapes, no data-dependent Python "
+                              "control flow, no in-place slice writes); --debug shows where")
+    ops = ops_named_in(text)
+    where = locate_op(graph, ops) if ops else None
     if where:
         op, path, cls = where
         at = f" in `{path}` ({cls})" if path else " (at the model's top level)"
@@ -100,6 +113,5 @@ def unsupported_op_error(exc: BaseException, model: torch.nn.Module, example_inp
     if ops:
         return MobilekitError(f"target {target} cannot convert op {ops[0]}",
                               f"convert to another target ({others}), or {check}")
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return MobilekitError(f"conversion to {target} failed: {type(exc).__name__}: {first[:300]}",
                           f"run with --debug for the traceback; try another target ({others}) or {check}")

@@ -190,14 +190,20 @@ def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
     if isinstance(model_or_name, SourceModel):
         return model_or_name
     given = [x for x in (model_or_name, checkpoint, module) if x is not None]
-    if len(given) != 1:
-        raise MobilekitError("say what to convert exactly once",
-                             "give one of --model NAME, --checkpoint CKPT or --module FILE.py:Class")
+    if not given:
+        raise MobilekitError("nothing to convert", "give --model NAME (see `mobilekit models`), "
+                                                   "--checkpoint CKPT or --module FILE.py:Class")
+    if len(given) > 1:
+        raise MobilekitError("more than one model to convert",
+                             "give only one of --model, --checkpoint and --module")
     if example_input is not None and input_shape is None:
         input_shape = list(example_input.shape)
     if checkpoint is not None:
         src = _from_checkpoint(checkpoint, num_classes, num_frames, image_size)
     elif module is not None:
+        if num_classes is not None or num_frames or image_size:
+            raise MobilekitError("--classes/--frames/--size apply to zoo models and checkpoints",
+                                 "give a --module its shape with --input-shape B,T,C,H,W")
         if input_shape is None:
             raise ShapeError("--module needs the input shape", "add --input-shape 1,8,3,112,112")
         cls = load_module_class(module)
@@ -209,6 +215,13 @@ def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
         src = _from_module(instance, input_shape)
         src.name = cls.__name__
     elif isinstance(model_or_name, nn.Module):
+        if num_classes is not None:
+            raise MobilekitError("num_classes does not apply to a model that is already built",
+                                 "build it with the classes you want (create_model(..., num_classes=N))")
+        config = getattr(model_or_name, "mobilekit_config", None)
+        if input_shape is None and config and (num_frames or image_size):
+            s = image_size or config["image_size"]
+            input_shape = [1, num_frames or config["num_frames"], 3, s, s]
         src = _from_module(model_or_name, input_shape)
     else:
         src = _from_zoo(str(model_or_name), num_classes, num_frames, image_size)

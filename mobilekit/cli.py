@@ -17,6 +17,7 @@ from mobilekit.errors import MobilekitError
 COMMAND_MODULES = [
     "models",
     "convert",
+    "quantize",
     "train",
     "bench",
     "collect",

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import TINY
+from mobilekit.errors import WeightsError
 from mobilekit.models import create_model, get_card, model_info
 from mobilekit.models.backbones import resnet50
 from mobilekit.models.movinet import ARCHS, stream_state_spec
@@ -186,3 +187,20 @@ def test_i3d_bert_has_one_temporal_token_per_two_frames():
         assert model(torch.randn(1, 4, 3, 64, 64)).shape == (1, 5)
     with pytest.raises(ValueError, match="num_frames=8"):
         model(torch.randn(1, 8, 3, 64, 64))
+
+
+def test_i3d_loads_inflated_resnet50_imagenet_weights(tmp_path):
+    resnet = resnet50()
+    sd = {**resnet.state_dict(), "fc.weight": torch.zeros(1000, 2048), "fc.bias": torch.zeros(1000)}
+    torch.save(sd, tmp_path / "resnet50.pth")
+    model = create_model("i3d_bert", **TINY)
+    assert sorted(model.i3d.load_inflated_weights(str(tmp_path / "resnet50.pth"))) == ["fc.bias", "fc.weight"]
+    # Inflated kernels (T copies / T) sum back to the 2-D kernel: a static clip sees ImageNet features.
+    for ours, theirs in [(model.i3d.conv1, resnet.conv1), (model.i3d.layer1[0].conv1, resnet.layer1[0].conv1)]:
+        assert ours.weight.shape[2] > 1
+        torch.testing.assert_close(ours.weight.sum(2), theirs.weight)
+    torch.testing.assert_close(model.i3d.layer4[2].conv3.weight.squeeze(2), resnet.layer4[2].conv3.weight)
+    del sd["layer4.2.conv3.weight"]
+    torch.save(sd, tmp_path / "broken.pth")
+    with pytest.raises(WeightsError, match="layer4.2.conv3.weight"):
+        model.i3d.load_inflated_weights(str(tmp_path / "broken.pth"))

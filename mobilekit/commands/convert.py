@@ -76,8 +76,11 @@ def _echo_artifact(art) -> None:
               help="Timed host runs for the median latency (0: none).")
 @click.option("--threads", type=int, help="Host runtime threads during validation (runtime default otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest(s) as JSON.")
+@click.option("--quantize", "quantize_scheme", metavar="SCHEME",
+              help="Quantize with SCHEME (e.g. int8, int8-dynamic, w8, palettize4), calibrated on the "
+                   "synthetic dataset: `mobilekit quantize` with its defaults (see its --help).")
 def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frames, size, classes, out,
-                no_validate, samples, latency_runs, threads, as_json):
+                no_validate, samples, latency_runs, threads, as_json, quantize_scheme=None):
     """Convert a model to device formats, validate it on the host, write manifest.json.
 
     \b
@@ -108,10 +111,17 @@ def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frame
     what = dict(checkpoint=checkpoint, module=module_spec, input_shape=shape,
                 num_classes=_parse_classes(classes), num_frames=frames, image_size=size)
     opts = dict(validate=not no_validate, samples=samples, latency_runs=latency_runs, threads=threads)
+    if quantize_scheme:  # the quantization pass instead of a plain conversion
+        from mobilekit.commands.quantize import quantize_targets
+
+        return quantize_targets(model_name, names, out, quantize_scheme, what, latency_runs, threads, as_json)
 
     if len(names) == 1:
-        click.echo(f"converting {model_name or checkpoint or module_spec} to {names[0]} ...", err=True)
-        art = convert(model_name, names[0], out, **what, **opts)
+        from converters import resolve_model
+
+        src = resolve_model(model_name, **what)  # bad input fails here, before any work
+        click.echo(f"converting {src.name} {'x'.join(map(str, src.input_shape))} to {names[0]} ...", err=True)
+        art = convert(src, names[0], out, **opts)
         if as_json:
             click.echo(json.dumps(art.manifest, indent=2))
         else:

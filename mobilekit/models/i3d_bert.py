@@ -11,7 +11,8 @@ stride 2), bottlenecks whose first 1x1 conv is inflated to 3x1x1 in blocks
 (1,1,1) / (1,0,1,0) / (1,0,1,0,1,0) / (0,1,0) of res2..res5, spatial 1x3x3 convs. We keep
 only conv1's temporal stride (16 frames -> 8 BERT tokens; no temporal max-pools), so tiny
 clips still work. Parameter names follow timm's ResNet (conv1, bn1, layerN.i.convK ...)
-under `i3d`, so 2D ImageNet weights can be inflated into it by key.
+under `i3d`, so `model.i3d.load_inflated_weights("resnet50.pth")` inflates 2D ImageNet
+weights into it by key (paper 001 starts from ImageNet-1K).
 
 BERT width: paper 001's 50.6M does not decompose into standard parts: I3D-R50 is 27.2M and
 a standard BERT layer at 2048 wide (4x feed-forward) 50.4M, 78M together. We keep the
@@ -78,6 +79,29 @@ class I3DResNet50(nn.Module):
                 in_ch = width * I3DBottleneck.expansion
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.num_features = in_ch
+
+    def load_inflated_weights(self, path: str) -> list[str]:
+        """Load a timm / torchvision ResNet-50 ImageNet state dict, inflating each 2-D kernel
+        along time (repeated kt times and divided by kt, as I3D does). Returns the ignored
+        classifier keys; any other mismatch is a WeightsError naming the keys."""
+        from mobilekit.errors import WeightsError
+        from mobilekit.models.backbones.weights import CLASSIFIER_PREFIXES, read_state_dict
+
+        own = self.state_dict()
+        sd = read_state_dict(path)
+        ignored = [k for k in sd if k.startswith(CLASSIFIER_PREFIXES)]
+        sd = {k: v for k, v in sd.items() if k not in set(ignored)}
+        for key, value in sd.items():
+            target = own.get(key)
+            if target is not None and value.dim() == 4 and target.dim() == 5:
+                kt = target.shape[2]
+                sd[key] = value.unsqueeze(2).repeat(1, 1, kt, 1, 1) / kt
+        bad = sorted(set(own) ^ set(sd)) + sorted(k for k in set(own) & set(sd) if own[k].shape != sd[k].shape)
+        if bad:
+            raise WeightsError(f"{path} does not fit I3D ResNet-50 ({len(bad)} keys missing, unexpected or "
+                               f"mis-shaped: {', '.join(bad[:5])})", "pass ResNet-50 ImageNet weights saved by timm")
+        self.load_state_dict(sd, strict=True)
+        return ignored
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act1(self.bn1(self.conv1(x)))

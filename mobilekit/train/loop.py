@@ -198,6 +198,9 @@ def _fit(cfg: TrainConfig, reporter: Reporter, dist_info: DistInfo, create_model
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # static clip shapes: pick the fastest kernels once
     out = Path(cfg.out)
+    from mobilekit.models import get_card
+
+    get_card(cfg.model)  # an unknown model fails now, before any dataset is scanned
     ckpt = None
     if cfg.resume:
         ckpt = load_checkpoint(cfg.resume)

@@ -138,6 +138,8 @@ class LiteMLA(nn.Module):
     grouped 1x1 aggregated copies (multi-scale tokens), ReLU linear attention per head, 1x1
     projection with BN."""
 
+    num_frames: int | None = None   # set by inflate_to_3d: attend over the tokens of all frames
+
     def __init__(self, in_channels: int, out_channels: int, dim: int = 16, scales: tuple[int, ...] = (5,),
                  eps: float = ATTENTION_EPS):
         super().__init__()
@@ -153,8 +155,6 @@ class LiteMLA(nn.Module):
             for s in scales])
         self.kernel_func = nn.ReLU()   # kept for the reference's module layout; applied in the attention
         self.proj = ConvLayer(total * (1 + len(scales)), out_channels, 1)
-
-    num_frames: int | None = None   # set by inflate_to_3d: attend over the tokens of all frames
 
     def attention(self, qkv: torch.Tensor) -> torch.Tensor:
         device = qkv.device.type

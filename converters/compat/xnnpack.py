@@ -1,0 +1,203 @@
+"""`xnnpack`: what ExecuTorch's real XNNPACK partitioner delegates, and what it leaves to the
+portable kernels, op by op with the module path it comes from.
+
+The model goes through the converter's own pipeline (converters/executorch.py): its
+rewrites (decompose_layer_norms), torch.export, to_edge_transform_and_lower(XnnpackPartitioner).
+The partitioner says why it rejects a node through `WhyNoPartition` debug log records; they
+are collected here and shown next to our notes on the op. Full delegation is a diagnostic,
+not the goal: `profile=True` runs the .pte with ETDump and reports the Inspector's per-op p50.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from pathlib import Path
+
+import torch
+
+from converters.compat.report import (FindingGroups, TargetReport, is_compute, node_flops, op_name,
+                                      verdict_for, where)
+from converters.compat.rewrites import suggest_rewrite
+
+# Why an op stays on portable kernels, from ../shared/TOOLCHAIN.md (measured with 1.5.1) and the
+# partitioner's configs (executorch/backends/xnnpack/partition/config/*.py). The partitioner's own
+# reason, where it logs one, is appended.
+_WHY = {
+    "aten.convolution": "a 5-D (3D) convolution: XNNPACK has no conv3d, nor do the portable kernels' fast paths",
+    "aten.native_layer_norm": "XNNPACK 1.5.1 never delegates native_layer_norm",
+    "aten.topk": "no XNNPACK kernel for topk (data-dependent selection)",
+    "aten.sort": "no XNNPACK kernel for sort",
+    "aten.gather": "no XNNPACK kernel for gather (data-dependent indexing)",
+    "aten.index": "no XNNPACK kernel for advanced indexing",
+    "aten.expand_copy": "XNNPACK has no broadcast-copy; comes from expand/broadcasting (e.g. a 4-D matmul)",
+    "aten.select_copy": "XNNPACK does not delegate select (x[:, i]); a slice + reshape delegates",
+    "aten.alias_copy": "a no-op view XNNPACK does not delegate",
+    "aten._adaptive_avg_pool2d": "adaptive average pooling with output size > 1",
+    "aten.mean": "only a keepdim 4-D mean over dims (2, 3) is delegated",
+    "aten.var": "no XNNPACK kernel for var / std",
+    "aten.cumsum": "no XNNPACK kernel for cumsum",
+    "aten.any": "no XNNPACK kernel (attention-mask leftovers of SDPA / MultiheadAttention)",
+    "aten.eq": "no XNNPACK kernel for comparisons (mask leftovers)",
+    "aten.ge": "no XNNPACK kernel for comparisons",
+    "aten.logical_not": "no XNNPACK kernel (mask leftovers of SDPA / MultiheadAttention)",
+    "aten.where": "no XNNPACK kernel for where (mask leftovers)",
+    "aten.full_like": "constant creation is not delegated (mask leftovers)",
+    "aten.arange": "constant creation is not delegated",
+    "aten.split_with_sizes_copy": "split is not delegated; static slices are",
+    "aten._native_batch_norm_legit_no_training": "batch norm on a rank-5 input (BatchNorm3d) or not next to a conv",
+    "aten.avg_pool3d": "no 3-D pooling in XNNPACK",
+    "aten.max_pool3d_with_indices": "no 3-D pooling in XNNPACK",
+    "aten.unsqueeze_copy": "left over between non-delegated ops (follows its neighbours)",
+    "dim_order_ops._to_dim_order_copy": "a dtype/layout copy next to non-delegated ops",
+}
+
+
+def _base(name: str) -> str:
+    return name.rsplit(".", 1)[0] if name.count(".") >= 2 else name
+
+
+def why_not(op: str, partitioner_reasons: list[str]) -> str:
+    text = _WHY.get(_base(op), "no XNNPACK partitioner config takes this op in ExecuTorch 1.5.1")
+    reasons = [r for r in dict.fromkeys(partitioner_reasons) if r]
+    if reasons:
+        text += f" (partitioner: {reasons[0].rstrip('.')})"
+    return text
+
+
+class _WhyCollector(logging.Handler):
+    """Collects the partitioner's `WhyNoPartition` records: node name -> reason."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.reasons: dict[str, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.msg
+        node = getattr(msg, "node", None)
+        if node is not None and getattr(msg, "reason", ""):
+            self.reasons.setdefault(node.name, str(msg.reason))
+
+
+@contextlib.contextmanager
+def _collect_why():
+    logger = logging.getLogger("executorch.backends.xnnpack")
+    handler = _WhyCollector()
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False  # keep the debug flood out of the user's logs
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+
+
+def _delegated_nodes(graph_module) -> list[torch.fx.Node]:
+    """The compute nodes inside every lowered (delegated) submodule."""
+    nodes = []
+    for _, mod in graph_module.named_modules():
+        original = getattr(mod, "original_module", None)  # LoweredBackendModule keeps the program
+        if original is not None:
+            nodes += [n for n in original.graph.nodes if is_compute(n)]
+    return nodes
+
+
+def lower(model: torch.nn.Module, example_input: torch.Tensor, etrecord: bool = False):
+    """torch.export + to_edge_transform_and_lower(XnnpackPartitioner), as the converter does.
+    Returns (edge program manager, partitioner reasons by node name)."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    with torch.no_grad():
+        exported = torch.export.export(model, (example_input,))
+    with _collect_why() as why:
+        edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()],
+                                           generate_etrecord=etrecord)
+    return edge, why.reasons
+
+
+def check(model: torch.nn.Module, example_input: torch.Tensor, profile: bool = False,
+          profile_runs: int = 10) -> TargetReport:
+    """`model` is a private copy with the converter's and the user's rewrites already applied."""
+    edge, reasons = lower(model, example_input, etrecord=profile)
+    gm = edge.exported_program().graph_module
+    left = [n for n in gm.graph.nodes if is_compute(n)]
+    delegated = _delegated_nodes(gm)
+    left_flops = sum(node_flops(n) for n in left)
+    total_flops = left_flops + sum(node_flops(n) for n in delegated)
+    groups = FindingGroups(total_flops)
+    for n in left:
+        groups.add(op_name(n), n)
+    findings = groups.findings(
+        why=lambda op, nodes: why_not(op, [reasons.get(n.name, "") for n in nodes]),
+        rewrite=lambda op, nodes: suggest_rewrite("xnnpack", op, nodes),
+        placement="portable")
+    n_total = len(left) + len(delegated)
+    report = TargetReport(
+        target="xnnpack", verdict=verdict_for(findings),
+        accelerated_share=round(1 - left_flops / total_flops, 4) if total_flops else None,
+        share_basis="flops", op_share=round(len(delegated) / n_total, 4) if n_total else None,
+        findings=findings, tool="ExecuTorch XnnpackPartitioner (get_delegation_info)")
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    info = get_delegation_info(gm)
+    report.notes.append(f"{info.num_delegated_subgraphs} delegated subgraph(s); "
+                        f"{len(delegated)} of {n_total} ops delegated")
+    if profile:
+        report.profile = profile_program(edge, example_input, profile_runs)
+    return report
+
+
+def profile_program(edge, example_input: torch.Tensor, runs: int = 10) -> list[dict]:
+    """Run the lowered program on the host with ETDump; the Inspector's per-op p50 (ms), the
+    delegated (XNNPACK) or portable flag and the module path, slowest first."""
+    from executorch.devtools import Inspector
+    from executorch.runtime import Runtime
+
+    program = edge.to_executorch()
+    with tempfile.TemporaryDirectory() as tmp:
+        pte, etdump, etrecord = Path(tmp) / "model.pte", Path(tmp) / "etdump.etdp", Path(tmp) / "etrecord.bin"
+        pte.write_bytes(program.buffer)
+        program.get_etrecord().save(str(etrecord))
+        loaded = Runtime.get().load_program(pte, enable_etdump=True, debug_buffer_size=1 << 24)
+        method = loaded.load_method("forward")
+        for _ in range(max(1, runs)):
+            method.execute([example_input])
+        loaded.write_etdump_result_to_file(str(etdump))
+        inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord))
+        frame = inspector.to_dataframe()
+    rows = []
+    for _, r in frame.iterrows():
+        name = str(r.get("event_name", ""))
+        if name in ("Method::execute", "Program::load_method", "Method::init") or r.get("run_num", 0) is None:
+            continue
+        stats = r.get("perf_data")
+        p50 = getattr(stats, "p50", None) if stats is not None else None
+        if p50 is None:
+            continue
+        hierarchy = r.get("module_hierarchy") or {}
+        rows.append({"event": name, "p50_ms": float(p50),
+                     "delegate": r.get("delegate_backend_name") or (name if "Xnnpack" in name else None),
+                     "delegated": bool(r.get("is_delegated_op")),
+                     "ops": [str(o) for o in (r.get("op_types") or [])],
+                     "module": _hierarchy_path(hierarchy)})
+    # One row per event name (the Inspector has one per run block): keep the largest.
+    best: dict[str, dict] = {}
+    for row in rows:
+        if row["event"] not in best or row["p50_ms"] > best[row["event"]]["p50_ms"]:
+            best[row["event"]] = row
+    return sorted(best.values(), key=lambda r: -r["p50_ms"])
+
+
+def _hierarchy_path(hierarchy) -> str:
+    if isinstance(hierarchy, dict) and hierarchy:
+        path, cls = list(hierarchy.values())[-1] if isinstance(list(hierarchy.values())[-1], tuple) else ("", "")
+        return str(path)
+    return ""
+
+
+__all__ = ["check", "lower", "profile_program", "why_not", "where"]

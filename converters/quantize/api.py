@@ -1,0 +1,250 @@
+"""`quantize()`: one model, one target, one scheme -> a quantized artifact whose manifest says
+what quantization cost (wire.Quantization: scheme, tool, calibration, sample count, report).
+
+The fp32 (fp16 for ane/coreml-gpu) artifact of the same target is converted first, into a
+temporary folder: it is the "before" of the size and latency figures, and the input of the
+passes that work on a converted file (ONNX Runtime, Core ML). The quantized artifact is then
+compared with the eager fp32 model on held-out clips on the host runtime.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from converters.api import DEFAULT_OUT_ROOT, Artifact, convert
+from converters.job import quiet
+from converters.manifest import build_manifest, sha256_of, size_of, tool_versions, write_manifest
+from converters.quantize.calibration import CalibrationData, load_clips
+from converters.quantize.job import QuantJob, QuantResult
+from converters.quantize.report import agreement, ratio, top1_accuracy
+from converters.quantize.schemes import Scheme, get_scheme
+from converters.source import INPUT_NAME, SourceModel, prepare_for_export, resolve_model
+from converters.targets import Target, get_target
+from mobilekit.errors import MobilekitError
+
+
+class QuantizationFailed(MobilekitError):
+    """The quantized artifact was written (validation "failed" in its manifest) but its outputs
+    are unusable (wrong shapes or not finite)."""
+
+    def __init__(self, artifact: Artifact, reason: str):
+        self.artifact = artifact
+        super().__init__(f"the quantized {artifact.target} artifact is unusable: {reason} (kept in {artifact.path})",
+                         "try another scheme, or report the model with that folder")
+
+
+def _host_runtime(target: Target, file: Path, threads: int | None):
+    """The runtime that runs this target here, or None (Core ML off macOS)."""
+    if target.host_runtime:
+        from converters.runtimes import load_runtime
+
+        return load_runtime(file, threads=threads)
+    if target.module == "coreml" and platform.system() == "Darwin":
+        from converters.runtimes import CoreMLRuntime
+
+        return CoreMLRuntime(file, threads, target.compute_units)
+    return None
+
+
+def _eager(model: nn.Module, clips: list[np.ndarray]) -> list[list[np.ndarray]]:
+    with torch.no_grad():
+        return [[o.numpy() for o in model(torch.from_numpy(c))] for c in clips]
+
+
+def _latency(runtime, clip: np.ndarray, runs: int) -> float | None:
+    from converters.validate import median_latency_ms
+
+    ms = median_latency_ms(runtime, clip, runs)
+    return round(ms, 4) if ms is not None else None
+
+
+def _evaluate(target: Target, baseline: Path, quantized: Path, model: nn.Module, data: CalibrationData,
+              output_names: list[str], latency_runs: int, threads: int | None) -> tuple[dict, dict]:
+    """(report fields, validation block) for the quantized artifact."""
+    held = data.held_out
+    report: dict = {"held_out_source": held.source, "held_out_samples": len(held)}
+    with quiet():
+        after_rt = _host_runtime(target, quantized, threads)
+    if after_rt is None:
+        reason = "needs macOS (Core ML predictions); the saved package's spec was checked"
+        report["agreement_skipped"] = reason
+        return report, {"status": "skipped", "reason": reason}
+    reference = _eager(model, held.clips)
+    with quiet():
+        outputs = [after_rt.run(c) for c in held.clips]
+    runtime_name = f"{after_rt.name} {after_rt.version}"
+    bad = next((f"output shapes {[o.shape for o in got]} != fp32 {[r.shape for r in want]}"
+                for got, want in zip(outputs, reference)
+                if len(got) != len(want) or any(g.shape != w.shape for g, w in zip(got, want))), None)
+    if bad is None and not all(np.isfinite(o).all() for outs in outputs for o in outs):
+        bad = "non-finite outputs"
+    if bad is not None:
+        return report, {"status": "failed", "reason": bad, "runtime": runtime_name, "samples": len(held)}
+    report.update(agreement(reference, outputs))
+    if held.labels is not None:
+        report["accuracy_fp32"] = top1_accuracy(reference, held.labels, output_names)
+        report["accuracy_quantized"] = top1_accuracy(outputs, held.labels, output_names)
+    with quiet():
+        report["host_latency_ms_after"] = _latency(after_rt, held.clips[0], latency_runs)
+        del after_rt
+        before_rt = _host_runtime(target, baseline, threads)
+        report["host_latency_ms_before"] = _latency(before_rt, held.clips[0], latency_runs)
+    report["latency_ratio"] = ratio(report["host_latency_ms_after"], report["host_latency_ms_before"])
+    report.update(runtime=runtime_name, threads=threads, latency_runs=latency_runs)
+    validation = {
+        "status": "passed", "runtime": runtime_name, "samples": len(held),
+        "reason": "quantized: compared with the fp32 model on held-out clips, no tolerance applies "
+                  "(see quantization.report)",
+        "max_abs_diff": report["max_abs_diff"], "mean_abs_diff": report["mean_abs_diff"],
+        "top1_agreement": report["top1_agreement"], "host_latency_ms": report["host_latency_ms_after"],
+    }
+    return report, validation
+
+
+def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target: str = "xnnpack",
+             scheme: str = "int8", out_dir: str | Path | None = None, *, checkpoint: str | None = None,
+             module: str | None = None, example_input: torch.Tensor | None = None,
+             input_shape: list[int] | None = None, num_classes=None, num_frames: int | None = None,
+             image_size: int | None = None, calibration: str | None = None, samples: int = 32,
+             eval_samples: int = 32, latency_runs: int = 20, threads: int | None = None, seed: int = 0,
+             baseline: Artifact | None = None, on_stage: Callable[[str], None] | None = None) -> Artifact:
+    """Quantize a model for `target` with `scheme` and write `out_dir/model.<ext>` + manifest.json.
+
+    What to quantize: as for `converters.convert` (zoo name, nn.Module, `checkpoint`, `module`).
+    `calibration`: None or "synthetic" (the synthetic dataset), a dataset folder (a folder per
+    class), or FORMAT:PATH (ssv2, kinetics, epic100). `samples` calibration clips (static
+    schemes) and `eval_samples` held-out clips (agreement with fp32, accuracy where labels
+    exist) come from disjoint splits. `latency_runs` timed runs give the median host latency
+    of the fp32 and the quantized artifact at `threads`. `baseline`: the fp32 artifact of the
+    same model and target when the caller has one (`converters.convert`), so several schemes
+    share one conversion; otherwise it is converted into a temporary folder.
+
+    Raises MobilekitError for an unsupported scheme (listing the target's schemes), W8A8 off
+    macOS, and bad calibration data; QuantizationFailed when the quantized artifact's outputs
+    are unusable (the folder is kept).
+    """
+    stage = on_stage or (lambda _s: None)
+    tgt = get_target(target)
+    sch: Scheme = get_scheme(tgt.name, scheme)
+    if tgt.module == "coreml":
+        from converters.quantize.coreml import require_platform
+
+        require_platform(sch.name)  # before any conversion work: W8A8 needs macOS
+    src = resolve_model(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
+                        input_shape=input_shape, num_classes=num_classes, num_frames=num_frames,
+                        image_size=image_size)
+    stage("preparing")
+    prepared = prepare_for_export(src)  # (model with tuple outputs, output names, ...)
+    model, out_names = prepared[0], prepared[1]
+    with torch.no_grad():
+        n_logits = model(src.example_input)[0].shape[-1]
+    stage("loading clips")
+    data = load_clips(src.input_shape, calibration, samples=samples if sch.calibrated else 0,
+                      eval_samples=eval_samples, model_classes=src.classes, num_classes=n_logits, seed=seed)
+    folder = Path(out_dir) if out_dir is not None else DEFAULT_OUT_ROOT / f"{src.name}-{tgt.name}-{sch.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"model.{tgt.extension}"
+
+    with tempfile.TemporaryDirectory(prefix="mobilekit-fp32-") as tmp:
+        if baseline is None:
+            stage("converting fp32")
+            base = convert(src, tgt.name, Path(tmp) / "fp32", validate=False)
+        else:
+            base = _check_baseline(baseline, tgt, src)
+        stage("quantizing")
+        job = QuantJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt, scheme=sch,
+                       path=file, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
+                       calibration=data.calibration.clips)
+        quantizer = importlib.import_module(f"converters.quantize.{sch.module}")
+        t0 = time.perf_counter()
+        try:
+            with quiet():
+                result: QuantResult = quantizer.quantize(job)
+        except MobilekitError:
+            raise
+        except Exception as e:
+            raise MobilekitError(f"{sch.tool} failed on {src.name} for {tgt.name} {sch.name}: "
+                                 f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}",
+                                 f"try another scheme ({', '.join(s for s in _others(tgt, sch))}) or the fp32 "
+                                 "target; --debug shows the traceback") from e
+        seconds = time.perf_counter() - t0
+        if tgt.module == "coreml":
+            from converters.coreml import check_saved_spec
+
+            with quiet():
+                check_saved_spec(file, INPUT_NAME, src.input_shape,
+                                 [(o["name"], o["shape"]) for o in base.manifest["outputs"]])
+        stage("evaluating")
+        report, validation = _evaluate(tgt, base.file, file, model, data, out_names, latency_runs, threads)
+
+    size_after = size_of(file)
+    report = {"baseline_precision": base.manifest["precision"],
+              "size_bytes_before": base.manifest["size_bytes"], "size_bytes_after": size_after,
+              "size_ratio": ratio(size_after, base.manifest["size_bytes"]), **report}
+    if result.io is not None:
+        report["io"] = result.io
+    if data.skipped:
+        report["unreadable_videos_skipped"] = data.skipped
+    manifest = dict(base.manifest)
+    manifest.pop("created_at", None)
+    if result.io is not None:  # integer I/O (LiteRT static int8): the app feeds int8
+        manifest["input"] = {**manifest["input"], "dtype": result.io["inputs"][0]["dtype"]}
+    tools = tool_versions(tgt.module, tgt.delegate)
+    if sch.module in ("xnnpack", "tflite"):
+        tools.update(_versions("torchao"))  # PT2E lives in torchao
+    manifest.update(
+        file=file.name, size_bytes=size_after, sha256=sha256_of(file), precision=sch.precision, tools=tools,
+        quantization={"scheme": sch.name, "tool": sch.tool,
+                      "calibration": data.calibration.source if sch.calibrated else None,
+                      "calibration_samples": len(data.calibration) if sch.calibrated else None,
+                      "report": report},
+        validation=validation,
+        conversion={**base.manifest["conversion"], "seconds": round(base.seconds + seconds, 2),
+                    "quantize_seconds": round(seconds, 2), "notes": [*result.notes, *data.notes],
+                    **({"delegation": result.delegation} if result.delegation else {})},
+    )
+    manifest = build_manifest(**manifest)
+    write_manifest(folder, manifest)
+    artifact = Artifact(path=folder, file=file, manifest=manifest, seconds=base.seconds + seconds)
+    if validation["status"] == "failed":
+        raise QuantizationFailed(artifact, validation["reason"])
+    return artifact
+
+
+def _check_baseline(baseline: Artifact, tgt: Target, src: SourceModel) -> Artifact:
+    m = baseline.manifest
+    if m["target"] != tgt.name or m["model"] != src.name or m["input"]["shape"] != src.input_shape \
+            or m.get("quantization"):
+        raise MobilekitError(f"the baseline artifact {baseline.path} is {m['model']} {m['input']['shape']} for "
+                             f"{m['target']}{' (quantized)' if m.get('quantization') else ''}, not fp32 "
+                             f"{src.name} {src.input_shape} for {tgt.name}",
+                             "pass the fp32 artifact of the same model, input and target, or none")
+    return baseline
+
+
+def _versions(*dists: str) -> dict[str, str]:
+    import importlib.metadata
+
+    out = {}
+    for d in dists:
+        try:
+            out[d] = importlib.metadata.version(d)
+        except importlib.metadata.PackageNotFoundError:
+            out[d] = "not installed"
+    return out
+
+
+def _others(tgt: Target, sch: Scheme) -> list[str]:
+    from converters.quantize.schemes import schemes_for
+
+    return [s for s in schemes_for(tgt.name) if s != sch.name] or ["none"]

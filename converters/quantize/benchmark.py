@@ -1,0 +1,113 @@
+"""What each quantization scheme buys and costs on one model, per target.
+
+    python -m converters.quantize.benchmark                          # untrained vlf_b0, 8x112x112
+    python -m converters.quantize.benchmark --checkpoint runs/synthetic/best.pt --threads 1
+    python -m converters.quantize.benchmark --targets xnnpack --frames 16 --size 224
+
+Converts the fp32 artifact once per target, quantizes it with every scheme the target has,
+and prints one row per scheme: size ratio, host latency fp32 -> quantized (median, same
+runtime and threads) and its ratio, top-1 agreement and mean cosine similarity with the fp32
+model on held-out clips, and top-1 accuracy fp32 vs quantized where the clips' labels match
+the model's classes (a checkpoint trained on the synthetic dataset). An untrained zoo model
+gets BatchNorm statistics from a few random clips first (converters.validate.settle_batchnorm),
+otherwise its logits barely depend on the input and agreement says nothing. The last line
+checks the target: xnnpack int8 at most 0.5x the fp32 latency with top-1 agreement >= 98%.
+Core ML schemes report size only off macOS (no Core ML runtime here); w8a8 needs macOS.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+DEFAULT_TARGETS = "xnnpack,tflite,onnx,coreml-cpu,ane"
+
+
+def _row(target: str, scheme: str, r: dict) -> list:
+    return [target, scheme, r.get("size_ratio"), r.get("host_latency_ms_before"), r.get("host_latency_ms_after"),
+            r.get("latency_ratio"), r.get("top1_agreement"), r.get("mean_cosine"), r.get("accuracy_fp32"),
+            r.get("accuracy_quantized")]
+
+
+HEADERS = ["target", "scheme", "size x", "fp32 ms", "quant ms", "latency x", "top-1 agree", "cosine",
+           "acc fp32", "acc quant"]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--model", default="vlf_b0", help="Zoo model (untrained) when no --checkpoint is given.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), help="A mobilekit.train checkpoint.")
+@click.option("--frames", type=int, default=8, help="Frames per clip (zoo model; a checkpoint keeps its own).")
+@click.option("--size", type=int, default=112, help="Frame size (zoo model; a checkpoint keeps its own).")
+@click.option("--targets", default=DEFAULT_TARGETS, help="Comma-separated targets.")
+@click.option("--schemes", help="Comma-separated schemes to keep (default: every scheme of each target).")
+@click.option("--calibration", default="synthetic", help="'synthetic', a dataset folder, or FORMAT:PATH.")
+@click.option("--samples", default=32, help="Calibration clips.")
+@click.option("--eval-samples", default=64, help="Held-out clips for agreement and accuracy.")
+@click.option("--threads", type=int, default=1, help="Host runtime threads for latency.")
+@click.option("--latency-runs", default=20, help="Timed runs per artifact (median).")
+@click.option("--out", type=click.Path(file_okay=False), help="Keep the artifacts here [default: a temp folder].")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the rows as JSON.")
+def main(model, checkpoint, frames, size, targets, schemes, calibration, samples, eval_samples, threads,
+         latency_runs, out, json_path):
+    import torch
+
+    from converters import convert, resolve_model
+    from converters.quantize import quantize, schemes_for
+    from converters.validate import settle_batchnorm
+    from mobilekit.errors import MobilekitError
+    from mobilekit.table import format_table
+
+    torch.set_num_threads(threads)
+    if checkpoint:
+        src = resolve_model(checkpoint=checkpoint)
+        weights = f"checkpoint {checkpoint}"
+    else:
+        src = resolve_model(model, num_frames=frames, image_size=size)
+        settle_batchnorm(src.module, [2, *src.input_shape[1:]])
+        weights = "untrained (BatchNorm statistics settled on random clips)"
+    click.echo(f"{src.name} {'x'.join(map(str, src.input_shape))}, {weights}; calibration {calibration} "
+               f"({samples} clips), {eval_samples} held-out clips, {threads} thread(s), "
+               f"{platform.machine()} {platform.system()}", err=True)
+    keep = set(schemes.split(",")) if schemes else None
+    rows, records = [], []
+    root = Path(out) if out else Path(tempfile.mkdtemp(prefix="mobilekit-qbench-"))
+    for target in [t.strip() for t in targets.split(",") if t.strip()]:
+        t0 = time.perf_counter()
+        base = convert(src, target, root / f"{src.name}-{target}", validate=False)
+        click.echo(f"{target}: fp32 converted in {time.perf_counter() - t0:.0f} s", err=True)
+        for scheme in schemes_for(target):
+            if keep is not None and scheme not in keep:
+                continue
+            t0 = time.perf_counter()
+            try:
+                art = quantize(src, target, scheme, root / f"{src.name}-{target}-{scheme}", calibration=calibration,
+                               samples=samples, eval_samples=eval_samples, latency_runs=latency_runs,
+                               threads=threads, baseline=base)
+            except MobilekitError as e:
+                click.echo(f"{target} {scheme}: {e}", err=True)
+                rows.append([target, scheme, *(["-"] * (len(HEADERS) - 2))])
+                records.append({"target": target, "scheme": scheme, "error": str(e)})
+                continue
+            r = art.manifest["quantization"]["report"]
+            click.echo(f"{target} {scheme}: done in {time.perf_counter() - t0:.0f} s", err=True)
+            rows.append(_row(target, scheme, r))
+            records.append({"target": target, "scheme": scheme, **r})
+    click.echo(format_table(rows, HEADERS))
+    xnn = next((r for r in records if r["target"] == "xnnpack" and r["scheme"] == "int8" and "error" not in r), None)
+    if xnn is not None and xnn.get("latency_ratio") is not None:
+        ok = xnn["latency_ratio"] <= 0.5 and xnn["top1_agreement"] >= 0.98
+        click.echo(f"target xnnpack int8 <= 0.5x fp32 latency and >= 98% top-1 agreement: "
+                   f"{xnn['latency_ratio']:.2f}x, {100 * xnn['top1_agreement']:.1f}% -> {'met' if ok else 'NOT met'}")
+    if json_path:
+        Path(json_path).write_text(json.dumps({"model": src.name, "input_shape": src.input_shape, "weights": weights,
+                                               "threads": threads, "rows": records}, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

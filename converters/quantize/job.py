@@ -1,0 +1,40 @@
+"""What a per-target quantizer receives and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from converters.quantize.schemes import Scheme
+from converters.targets import Target
+
+
+@dataclass
+class QuantJob:
+    """One quantization: a private fp32 copy of the model (tuple outputs), its example input,
+    the fp32 artifact of the same target (`baseline`, for passes that work on the converted
+    file), the calibration clips (empty for schemes that need none) and where to write."""
+
+    model: nn.Module
+    example_input: torch.Tensor
+    target: Target
+    scheme: Scheme
+    path: Path
+    baseline: Path
+    input_name: str
+    output_names: list[str]
+    calibration: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class QuantResult:
+    """Manifest extras from a quantizer: notes, the ExecuTorch delegation summary, and the
+    input/output quantization parameters where the artifact's I/O is integer."""
+
+    notes: list[str] = field(default_factory=list)
+    delegation: dict | None = None
+    io: dict | None = None     # {"input": {"dtype", "scale", "zero_point"}, "outputs": [...]}
