@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from converters.job import ConversionJob, quiet
-from converters.manifest import build_manifest, sha256_of, size_of, tool_versions, write_manifest
+from converters.manifest import (MANIFEST_NAME, build_manifest, sha256_of, size_of, tool_versions,
+                                 write_manifest)
 from converters.source import INPUT_NAME, SourceModel, prepare_for_export, resolve_model
 from converters.targets import TARGETS, Target, get_target
 from mobilekit.errors import MobilekitError
@@ -97,7 +98,7 @@ def _validate(target: Target, model: nn.Module, src: SourceModel, file: Path, ou
         with quiet():
             runtime = CoreMLRuntime(file, threads, target.compute_units)
             return v.compare(runtime, clips, expected, target.precision, latency_runs)
-    return {"status": "skipped", "reason": f"needs an Apple platform ({target.description})"}
+    return {"status": "skipped", "reason": "needs macOS or iOS (ExecuTorch's Core ML delegate)"}
 
 
 def _move_into_place(staged: Path, final: Path) -> None:
@@ -150,13 +151,15 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
         with quiet():
             extras = converter.convert(job)
         seconds = time.perf_counter() - t0
+        (folder / MANIFEST_NAME).unlink(missing_ok=True)  # it described the file being replaced
         _move_into_place(job.path, file)
     except MobilekitError:
         raise
     except Exception as e:
         from converters.diagnose import unsupported_op_error
 
-        others = [t for t in ("onnx", "tflite", "ptl", "coreml-cpu", "xnnpack") if TARGETS[t].module != tgt.module]
+        others = [t for t in ("onnx", "tflite", "ptl", "coreml-cpu", "xnnpack")
+                  if TARGETS[t].module != tgt.module]
         with quiet():
             err = unsupported_op_error(e, model, src.example_input, tgt.name, others,
                                        uses_export=tgt.module != "torchscript")

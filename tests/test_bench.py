@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from conftest import TINY, mobilekit_cli
-from mobilekit.bench.desktop import make_config, parse_modes, parse_sizes, run_benchmark
+from mobilekit.bench.desktop import add_relative, make_config, parse_modes, parse_sizes, run_benchmark
 from mobilekit.bench.paper_reference import reproduction_check
 from mobilekit.bench.stats import percentile, summarize, trimmed_mean
 from mobilekit.errors import MobilekitError, UnknownModelError
@@ -83,6 +83,17 @@ def _row(model, mode, median, memory, size=(16, 224)):
             "latency_ms": {"median": median}, "peak_memory_mb": memory}
 
 
+def test_relative_latency_reference():
+    rows = [_row("vlf_b0", "single", 20.0, 1), _row("tsn_b0", "single", 10.0, 1),
+            _row("tsn_b0", "single", 4.0, 1, size=(4, 112)),
+            {**_row("vtn_r50", "single", 0, 0), "status": "oom"}, _row("vlf_b0", "train", 50.0, 1)]
+    refs = add_relative(rows, "fastest", (16, 224))
+    assert refs["single"]["model"] == "tsn_b0" and refs["single"]["size"] == 224  # not the 4x112 row
+    assert [r["relative"] for r in rows] == [2.0, 1.0, 0.4, None, 1.0]
+    add_relative(rows, "vtn_r50", (16, 224))  # an OOM reference: no relative figures, no crash
+    assert all(r["relative"] is None for r in rows)
+
+
 def test_reproduction_check_names_where_the_order_differs():
     from mobilekit.commands.bench import reproduction_text
 
@@ -102,7 +113,7 @@ def test_reproduction_check_names_where_the_order_differs():
 
     # Paper SI VRAM: MoViNet-A0 2.2G < VTN-EFF 2.3G < VTN-R50 2.4G; ours puts R50 under EFF.
     mem = checks["paper 001 Table 2", "single", "memory"]
-    assert not mem["agrees"]
+    assert not mem["agrees"] and (mem["pairs_compared"], mem["pairs_in_paper_order"]) == (3, 2)
     assert mem["differences"] == ["vtn_eff before vtn_r50 in the paper (2.3 vs 2.4), "
                                   "after it here (300 vs 200 MB)"]
     cfg = {"device": "cpu", "precision": "fp32", "reference_size": [16, 224],
@@ -110,7 +121,7 @@ def test_reproduction_check_names_where_the_order_differs():
     text = reproduction_text({"config": cfg, "reproduction": list(checks.values())})
     assert "paper 001 Table 2, single memory:" in text
     assert "differs: vtn_eff before vtn_r50 in the paper" in text
-    assert "same ordering as the paper" in text
+    assert "same ordering as the paper" in text and "2 of 3 pairs in the paper's order" in text
 
 
 def test_sizes_sweep_is_relative_to_the_reference_size():

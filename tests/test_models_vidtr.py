@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mobilekit.models import create_model
-from mobilekit.models.vidtr import SeparableAttention, pooling_schedule, topk_std_rows
+from mobilekit.models.vidtr import (SeparableAttention, pooling_schedule, topk_std_rows, topk_std_selection,
+                                    use_selection)
 
 
 def _reference_topk_std(rows: torch.Tensor, keep: int) -> list[list[int]]:
@@ -32,6 +33,18 @@ def test_topk_std_rows_matches_reference():
 def test_topk_std_rows_keeps_the_earliest_of_tied_rows():
     rows = torch.tensor([[0.1, 0.9], [0.5, 0.5], [0.9, 0.1], [0.1, 0.9], [0.9, 0.1]])[None]
     assert topk_std_rows(rows, 2).tolist() == [[0, 2]] == _reference_topk_std(rows, 2)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_onehot_selection_picks_the_same_rows_as_topk(tied):
+    torch.manual_seed(0)
+    rows = torch.randn(6, 7, 8).softmax(-1)
+    if tied:  # identical rows (identical frames) tie at the threshold
+        rows[:, 4] = rows[:, 1]
+        rows[:, 6] = rows[:, 1]
+    idx = topk_std_rows(rows, 3)
+    onehot = torch.nn.functional.one_hot(idx, 7).float()
+    assert torch.equal(topk_std_selection(rows, 3), onehot)
 
 
 def test_topk_std_prefers_peaked_rows_and_keeps_temporal_order():
@@ -120,6 +133,22 @@ def test_c_vidtr_exports_with_static_topk_and_gather():
     assert any(n.target == torch.ops.aten.gather.default for n in ep.graph.nodes)
     with torch.no_grad():
         torch.testing.assert_close(ep.module()(x), model(x), atol=1e-5, rtol=1e-5)
+
+
+def test_onehot_selection_exports_without_topk_and_gives_the_same_output():
+    torch.manual_seed(0)
+    model = create_model("c_vidtr_s", num_classes=5, num_frames=8, image_size=32,
+                         dim=16, num_heads=2, depth=5).eval()
+    x = torch.randn(1, 8, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+        assert use_selection(model, "onehot") == 3
+        ep = torch.export.export(model, (x,))
+        ops = {n.target for n in ep.graph.nodes}
+        assert torch.ops.aten.topk.default not in ops and torch.ops.aten.gather.default not in ops
+        torch.testing.assert_close(ep.module()(x), expected, atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown selection"):
+        use_selection(model, "sort")
 
 
 def test_vidtr_uses_vit_parameter_names():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from converters.compat.report import (FindingGroups, TargetReport, is_compute, node_flops, op_name,
+from converters.compat.report import (CANNOT_CONVERT, FindingGroups, TargetReport, is_compute, node_flops, op_name,
                                       verdict_for, where)
 from converters.compat.rewrites import suggest_rewrite
 
@@ -121,8 +121,10 @@ def lower(model: torch.nn.Module, example_input: torch.Tensor, etrecord: bool = 
 
 
 def check(model: torch.nn.Module, example_input: torch.Tensor, profile: bool = False,
-          profile_runs: int = 10) -> TargetReport:
-    """`model` is a private copy with the converter's and the user's rewrites already applied."""
+          profile_runs: int = 10, run: bool = True) -> TargetReport:
+    """`model` is a private copy with the converter's and the user's rewrites already applied.
+    With `run`, the program also runs once on the host: ops the partitioner leaves behind can
+    still fail there (the portable convolution takes 3-D/4-D inputs only)."""
     edge, reasons = lower(model, example_input, etrecord=profile)
     gm = edge.exported_program().graph_module
     left = [n for n in gm.graph.nodes if is_compute(n)]
@@ -147,9 +149,44 @@ def check(model: torch.nn.Module, example_input: torch.Tensor, profile: bool = F
     info = get_delegation_info(gm)
     report.notes.append(f"{info.num_delegated_subgraphs} delegated subgraph(s); "
                         f"{len(delegated)} of {n_total} ops delegated")
-    if profile:
+    failure = run_once(edge, example_input) if run else None
+    if failure:
+        # Lowered, but the portable kernels reject what was left to them (e.g. a 5-D conv):
+        # the .pte fails on the device as it does here.
+        report.verdict = CANNOT_CONVERT
+        op, message = failure
+        for f in report.findings:
+            if op and _base(f.op) == _base(op):
+                f.why += f"; the .pte fails at run time here: {message}"
+        if not any(op and _base(f.op) == _base(op) for f in report.findings):
+            report.notes.append(f"the .pte fails at run time on the host: {message}")
+    elif profile:
         report.profile = profile_program(edge, example_input, profile_runs)
     return report
+
+
+def run_once(edge, example_input: torch.Tensor) -> tuple[str | None, str] | None:
+    """Run the lowered program once on the host runtime; None if it runs, else (the failing
+    operator as aten.<name>, the runtime's message)."""
+    import re
+
+    from executorch.runtime import Runtime
+
+    from converters.job import quiet
+
+    buffer = edge.to_executorch().buffer
+    with quiet() as log:
+        try:
+            Runtime.get().load_program(buffer).load_method("forward").execute([example_input])
+            return None
+        except Exception as e:  # the runtime raises RuntimeError with an error code only
+            error = e
+    text = log.getvalue()
+    op = re.search(r"in operator (\w+::\w+)", text)
+    check = re.search(r"Check failed \(.*?\): (.*)", text)
+    name = op.group(1).replace("::", ".") if op else None
+    detail = check.group(1).strip() if check else str(error)
+    return name, f"{name or 'an operator'}: {detail}"
 
 
 def profile_program(edge, example_input: torch.Tensor, runs: int = 10) -> list[dict]:

@@ -68,8 +68,17 @@ def _latency(runtime, clip: np.ndarray, runs: int) -> float | None:
     return round(ms, 4) if ms is not None else None
 
 
-def _evaluate(target: Target, baseline: Path, quantized: Path, model: nn.Module, data: CalibrationData,
-              output_names: list[str], latency_runs: int, threads: int | None) -> tuple[dict, dict]:
+def _simulated(target: Target, scheme_name: str, model: nn.Module) -> nn.Module | None:
+    if target.module != "coreml":
+        return None
+    from converters.quantize.coreml import simulate
+
+    return simulate(model, scheme_name)
+
+
+def _evaluate(target: Target, scheme_name: str, baseline: Path, quantized: Path, model: nn.Module,
+              data: CalibrationData, output_names: list[str], latency_runs: int,
+              threads: int | None) -> tuple[dict, dict]:
     """(report fields, validation block) for the quantized artifact."""
     held = data.held_out
     report: dict = {"held_out_source": held.source, "held_out_samples": len(held)}
@@ -78,6 +87,15 @@ def _evaluate(target: Target, baseline: Path, quantized: Path, model: nn.Module,
     if after_rt is None:
         reason = "needs macOS (Core ML predictions); the saved package's spec was checked"
         report["agreement_skipped"] = reason
+        simulated = _simulated(target, scheme_name, model)
+        if simulated is not None:  # an estimate of the accuracy cost where the artifact cannot run
+            reference, sim_out = _eager(model, held.clips), _eager(simulated, held.clips)
+            report.update({f"simulated_{k}": v for k, v in agreement(reference, sim_out).items()})
+            report["simulated_how"] = ("PyTorch with the weights compressed as the scheme does (fp32 "
+                                       "compute); the Core ML artifact itself was not run")
+            if held.labels is not None:
+                report["accuracy_fp32"] = top1_accuracy(reference, held.labels, output_names)
+                report["simulated_accuracy_quantized"] = top1_accuracy(sim_out, held.labels, output_names)
         return report, {"status": "skipped", "reason": reason}
     reference = _eager(model, held.clips)
     with quiet():
@@ -185,7 +203,7 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
                 check_saved_spec(file, INPUT_NAME, src.input_shape,
                                  [(o["name"], o["shape"]) for o in base.manifest["outputs"]])
         stage("evaluating")
-        report, validation = _evaluate(tgt, base.file, file, model, data, out_names, latency_runs, threads)
+        report, validation = _evaluate(tgt, sch.name, base.file, file, model, data, out_names, latency_runs, threads)
 
     size_after = size_of(file)
     report = {"baseline_precision": base.manifest["precision"],

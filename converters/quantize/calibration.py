@@ -13,8 +13,8 @@ temporal dataset (mobilekit.data.SyntheticVideoDataset), whose train and val spl
 share a clip. Unreadable videos are skipped and counted.
 
 Labels are kept only when they mean something for the model: its class names equal the
-dataset's, or (a model without class names) the class counts match, assumed in the
-dataset's order.
+dataset's (e.g. a checkpoint trained on the synthetic dataset), or, for a real dataset and
+a model without class names, the class counts match (assumed in the dataset's order).
 """
 
 from __future__ import annotations
@@ -77,14 +77,14 @@ def _clip_geometry(input_shape: list[int]) -> tuple[int, int]:
     return input_shape[1], input_shape[3]
 
 
-def _labels_usable(data_classes, model_classes, num_classes: int) -> tuple[bool, str | None]:
+def _labels_usable(data_classes, model_classes, num_classes: int, by_count: bool) -> tuple[bool, str | None]:
     if model_classes is not None:
         same = (model_classes == data_classes if isinstance(data_classes, dict)
                 else list(model_classes) == list(data_classes))
         if same:
             return True, None
         return False, "the model's class names differ from the calibration data's: accuracy not measured"
-    if not isinstance(data_classes, dict) and len(data_classes) == num_classes:
+    if by_count and not isinstance(data_classes, dict) and len(data_classes) == num_classes:
         return True, (f"the model has no class names; its {num_classes} logits are assumed to be the "
                       "data's classes in sorted order for accuracy")
     return False, "the model's classes do not match the calibration data's: accuracy not measured"
@@ -150,8 +150,8 @@ def load_clips(input_shape: list[int], source: str | None = None, *, samples: in
         if held is calib or [s.path for s in getattr(held, "samples", [])] == \
                 [s.path for s in getattr(calib, "samples", [])]:
             held = calib  # no separate val split: cut one shuffle in two, disjoint
-            held_idx = order[:max(len(order) - samples, 0)][:eval_samples]
-            calib_idx = order[len(held_idx):]
+            n_held = min(eval_samples, max(len(order) - samples, len(order) // 2))
+            held_idx, calib_idx = order[:n_held], order[n_held:]
             notes.append("no separate val split: calibration and held-out clips are disjoint parts of one split")
         else:
             calib_idx = order
@@ -169,8 +169,8 @@ def load_clips(input_shape: list[int], source: str | None = None, *, samples: in
     if len(c_clips) < samples or len(h_clips) < eval_samples:
         notes.append(f"{source_name} gave {len(c_clips)} calibration and {len(h_clips)} held-out clips "
                      f"(asked for {samples} and {eval_samples})")
-    usable, why = _labels_usable(held.classes, model_classes, num_classes)
-    if why and (usable or fmt != SYNTHETIC):
+    usable, why = _labels_usable(held.classes, model_classes, num_classes, by_count=fmt != SYNTHETIC)
+    if why and (usable or fmt != SYNTHETIC):  # synthetic labels only matter to synthetic-trained models
         notes.append(why)
     labels = h_labels if usable else None
     return CalibrationData(

@@ -14,10 +14,15 @@ norms, small projections) stay uncompressed, as coremltools recommends.
 
 from __future__ import annotations
 
+import copy
 import platform
 import shutil
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
 
 from converters.quantize.job import QuantJob, QuantResult
 from mobilekit.errors import MobilekitError
@@ -44,6 +49,43 @@ def _weight_config(cto, scheme: str):
         op = cto.OpPalettizerConfig(mode="kmeans", nbits=int(scheme.removeprefix("palettize")),
                                     granularity="per_tensor", weight_threshold=WEIGHT_THRESHOLD)
     return cto.OptimizationConfig(global_config=op)
+
+
+def _kmeans_1d(values: np.ndarray, k: int, iterations: int = 25) -> np.ndarray:
+    """Lloyd's k-means on scalars (centroids start at quantiles): each value -> its centroid."""
+    centroids = np.quantile(values, (np.arange(k) + 0.5) / k)
+    for _ in range(iterations):
+        centroids = np.unique(centroids)
+        assign = np.searchsorted((centroids[1:] + centroids[:-1]) / 2, values)
+        sums = np.bincount(assign, weights=values, minlength=len(centroids))
+        counts = np.bincount(assign, minlength=len(centroids))
+        centroids = np.where(counts > 0, sums / np.maximum(counts, 1), centroids)
+    return centroids[np.searchsorted((centroids[1:] + centroids[:-1]) / 2, values)]
+
+
+def simulate(model: nn.Module, scheme: str) -> nn.Module | None:
+    """A copy of the fp32 model whose conv/linear weights are compressed as the scheme compresses
+    them in Core ML (int8 per-channel symmetric, or a per-tensor k-means LUT), to estimate the
+    accuracy cost where Core ML cannot run (Linux). None for schemes it cannot simulate (w8a8).
+    An estimate: coremltools' k-means and the device's fp16 compute differ in detail."""
+    if scheme not in ("w8", "palettize4", "palettize6"):
+        return None
+    sim = copy.deepcopy(model)
+    with torch.no_grad():
+        for m in sim.modules():
+            w = getattr(m, "weight", None)
+            if not isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) or w is None \
+                    or w.numel() < WEIGHT_THRESHOLD:
+                continue
+            if scheme == "w8":
+                scale = w.abs().flatten(1).amax(1).clamp_min(1e-12) / 127
+                scale = scale.view(-1, *([1] * (w.dim() - 1)))
+                w.copy_((w / scale).round().clamp(-127, 127) * scale)
+            else:
+                flat = w.detach().double().flatten().numpy()
+                lut = _kmeans_1d(flat, 1 << int(scheme.removeprefix("palettize")))
+                w.copy_(torch.from_numpy(lut).view_as(w).to(w.dtype))
+    return sim
 
 
 def op_counts(package: str | Path) -> Counter:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from converters.quantize.job import QuantJob, QuantResult
+from converters.quantize.pt2e import quantize_pt2e
 
 
 def _io_params(path) -> dict | None:
@@ -36,18 +37,13 @@ def quantize(job: QuantJob) -> QuantResult:
     import litert_torch
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
     from litert_torch.quantize.quant_config import QuantConfig
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     dynamic = job.scheme.name == "int8-dynamic"
     quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True,
                                                                               is_dynamic=dynamic))
+    # litert-torch folds the quantize nodes itself when it lowers them to TFLite kernels.
+    quantized = quantize_pt2e(job.model, job.example_input, quantizer, job.calibration, fold_quantize=False)
     with torch.no_grad():
-        graph = torch.export.export(job.model, (job.example_input,)).module()
-        prepared = prepare_pt2e(graph, quantizer)
-        for clip in job.calibration or [job.example_input.numpy()]:
-            prepared(torch.from_numpy(clip))
-        # litert-torch folds the quantize nodes itself when it lowers them to TFLite kernels.
-        quantized = convert_pt2e(prepared, fold_quantize=False)
         edge_model = litert_torch.convert(quantized, sample_kwargs={job.input_name: job.example_input},
                                           quant_config=QuantConfig(pt2e_quantizer=quantizer))
     edge_model.export(str(job.path))

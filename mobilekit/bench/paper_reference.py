@@ -67,8 +67,9 @@ def reproduction_check(rows: list[dict], reference_size: tuple[int, int]) -> lis
     """Compare our ordering with each paper column that shares >= 2 measured models.
 
     Each entry: source, mode, metric, base (the model both sides are divided by), models
-    (paper value, paper relative, ours, our relative, both ranks), agrees, and differences
-    (one sentence per pair of models in a different order).
+    (paper value, paper relative, ours, our relative, both ranks), agrees, how many of the
+    pairs the paper orders (ties excluded) we order the same way, and differences (one
+    sentence per pair of models in the other order).
     """
     measured = {}
     for r in rows:
@@ -93,13 +94,17 @@ def reproduction_check(rows: list[dict], reference_size: tuple[int, int]) -> lis
                    "our_rank": our_rank[m]}
                   for m, (p, o) in sorted(common.items(), key=lambda kv: kv[1][0])]
         unit = "ms" if col["metric"] == "latency" else "MB"
-        differences = []
+        differences, compared = [], 0
         for a, b in combinations(sorted(common, key=lambda m: common[m][0]), 2):
             (pa, oa), (pb, ob) = common[a], common[b]
-            if pa < pb and oa > ob:  # paper strictly orders a before b; we measure b first
+            if pa == pb:  # a tie in the paper orders nothing
+                continue
+            compared += 1
+            if oa > ob:  # the paper orders a before b (pa < pb); we measure b first
                 differences.append(f"{a} before {b} in the paper ({pa:g} vs {pb:g}), "
                                    f"after it here ({oa:.4g} vs {ob:.4g} {unit})")
         checks.append({"source": col["source"], "mode": col["mode"], "metric": col["metric"],
                        "base": base, "models": models, "agrees": not differences,
+                       "pairs_compared": compared, "pairs_in_paper_order": compared - len(differences),
                        "differences": differences})
     return checks

@@ -15,7 +15,8 @@ def _fmt_ms(row: dict) -> str:
         return "-"
     if row["status"] != "ok":
         return row["status"].upper()
-    return f"{row['latency_ms']['median']:.4g}"
+    ms = row["latency_ms"]["median"]
+    return f"{ms:.4g}" if ms < 1000 else f"{ms:.0f}"
 
 
 def results_table(result: dict, markdown: bool = False) -> str:
@@ -67,6 +68,9 @@ def reproduction_text(result: dict, markdown: bool = False) -> str:
                                        "our rank"], markdown=markdown))
         if c["agrees"]:
             out.append("  same ordering as the paper")
+        else:
+            out.append(f"  {c['pairs_in_paper_order']} of {c['pairs_compared']} pairs in the "
+                       f"paper's order; the others:")
         for d in c["differences"]:
             out.append(f"  differs: {d}")
     return "\n".join(out)
@@ -213,9 +217,9 @@ def bench_cmd(models, artifact, mode, device, precision, warmup, iters, frames, 
     else:
         env = result["environment"]
         hw = env.get("gpu") or f"{env['cpu']} ({env['torch_threads']} threads)"
+        batches = ", ".join(f"{m} {cfg.batch_sizes[m]}" for m in cfg.modes)
         click.echo(f"{hw}, torch {env['torch']}, {cfg.precision}, warm-up {cfg.warmup}, "
-                   f"{cfg.iters} timed runs; batches train {cfg.batch_sizes['train']}, "
-                   f"batch {cfg.batch_sizes['batch']}, single 1; load avg "
+                   f"{cfg.iters} timed runs; batch: {batches}; load avg "
                    f"{env.get('load_avg_1m')} -> {env.get('load_avg_1m_end')}")
         refs = ", ".join(f"{m}: {r['model']} {r['frames']}x{r['size']}"
                          for m, r in result["reference"].items())

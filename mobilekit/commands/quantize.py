@@ -40,6 +40,13 @@ def describe_quantization(art) -> list[str]:
                  f"({r['size_ratio']:.2f}x)")
     if r.get("agreement_skipped"):
         lines.append(f"  agreement with fp32 and latency: not measured here, {r['agreement_skipped']}")
+        if r.get("simulated_top1_agreement") is not None:
+            lines.append(f"  estimate ({r['simulated_how']}) on {r['held_out_samples']} held-out clips: top-1 "
+                         f"agreement {_pct(r['simulated_top1_agreement'])}, mean cosine "
+                         f"{r['simulated_mean_cosine']:.4f}")
+        if r.get("simulated_accuracy_quantized") is not None:
+            lines.append(f"  top-1 accuracy (estimate): fp32 {_pct(r['accuracy_fp32'])} -> {q['scheme']} "
+                         f"{_pct(r['simulated_accuracy_quantized'])}")
     else:
         if r.get("host_latency_ms_before") is not None:
             threads = f", {r['threads']} thread(s)" if r.get("threads") else ""

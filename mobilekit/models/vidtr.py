@@ -17,7 +17,8 @@ topK_std pooling (Eq. 9-11): of the T' frame rows of the temporal attention matr
 `keep` rows with the highest standard deviation (strongly localised attention), in temporal
 order; the cls row is always kept. Selection is per head and per spatial location, and the
 residual stream, q and k follow the same selection (as the reference code does). `keep` is a
-Python int, so topk / sort / gather have static shapes and export.
+Python int, so the two topk and the gather have static shapes and export; `use_selection(model,
+"onehot")` swaps them for comparisons + bmm (same rows) for targets without topk.
 
 Choices of ours, recorded in the cards:
 - the learnable positional embedding over the (T+1) x (N+1) grid is added once to the
@@ -57,10 +58,49 @@ def topk_std_rows(rows: torch.Tensor, keep: int) -> torch.Tensor:
     return (selected * r - position).topk(keep, dim=-1).indices
 
 
-def _keep_rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Row 0 of t (G, R, d) plus the frame rows 1: picked by idx (G, keep) -> (G, 1 + keep, d)."""
-    picked = t[:, 1:].gather(1, idx.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
+def topk_std_selection(rows: torch.Tensor, keep: int) -> torch.Tensor:
+    """The rows of `topk_std_rows` as a 0/1 selection matrix (G, keep, R), built from
+    comparisons only (no topk, sort or gather): for targets without a topk kernel (LiteRT
+    lowers topk to a StableHLO sort its interpreter cannot run). Picking rows is then a bmm.
+
+    Row i is selected when fewer than `keep` rows rank before it (a higher std, or an equal
+    std and an earlier position: the same tie rule as `topk_std_rows`); it lands in output
+    slot = number of selected rows before it."""
+    std = rows.std(dim=-1)                                              # (G, R)
+    r = std.shape[-1]
+    earlier = torch.ones(r, r, dtype=std.dtype, device=std.device).tril(-1)   # [i, j] = j < i
+    si, sj = std.unsqueeze(-1), std.unsqueeze(-2)
+    before = (sj > si).to(std.dtype) + (sj == si).to(std.dtype) * earlier    # j ranks before i
+    selected = (before.sum(-1) < keep).to(std.dtype)                    # (G, R)
+    slot = (selected.unsqueeze(1) * earlier).sum(-1)                    # selected rows before i
+    slots = torch.arange(keep, dtype=std.dtype, device=std.device).reshape(1, keep, 1)
+    return (slot.unsqueeze(1) == slots).to(std.dtype) * selected.unsqueeze(1)
+
+
+def _keep_rows(t: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+    """Row 0 of t (G, R, d) plus the frame rows 1: picked by `sel`, indices (G, keep) or a
+    selection matrix (G, keep, R-1) -> (G, 1 + keep, d)."""
+    if sel.is_floating_point():
+        picked = torch.bmm(sel, t[:, 1:])
+    else:
+        picked = t[:, 1:].gather(1, sel.unsqueeze(-1).expand(-1, -1, t.shape[-1]))
     return torch.cat([t[:, :1], picked], dim=1)
+
+
+# How topK_std picks rows: topk + gather (default), or comparisons + bmm for targets
+# without topk (see `use_selection`).
+SELECTIONS = {"topk": topk_std_rows, "onehot": topk_std_selection}
+
+
+def use_selection(model: nn.Module, selection: str) -> int:
+    """Switch every topK_std pooling in `model` (in place) to `selection` ("topk" or
+    "onehot"); the same rows, the same numbers. Returns how many attentions pool."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; choose from {sorted(SELECTIONS)}")
+    pooled = [m for m in model.modules() if isinstance(m, SeparableAttention) and m.keep is not None]
+    for m in pooled:
+        m.selection = selection
+    return len(pooled)
 
 
 class PatchEmbed(nn.Module):
@@ -85,9 +125,12 @@ class SeparableAttention(Attention):
     """
 
     def __init__(self, dim: int, num_heads: int, keep: int | None = None,
-                 attn_drop: float = 0.0, proj_drop: float = 0.0):
+                 attn_drop: float = 0.0, proj_drop: float = 0.0, selection: str = "topk"):
         super().__init__(dim, num_heads, qkv_bias=True, attn_drop=attn_drop, proj_drop=proj_drop)
+        if selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {selection!r}; choose from {sorted(SELECTIONS)}")
         self.keep = keep
+        self.selection = selection
 
     def _temporal(self, t: torch.Tensor) -> torch.Tensor:
         """(B, R, P, C) -> (B*h*P, R, d): one temporal sequence per head and location."""
@@ -108,7 +151,8 @@ class SeparableAttention(Attention):
             b * self.num_heads * r, p, self.head_dim)
 
     def keep_rows(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Apply the rows kept by forward() to a (B, R, P, C) tensor (the residual stream)."""
+        """Apply the rows kept by forward() (indices or selection matrix) to a (B, R, P, C)
+        tensor (the residual stream)."""
         b, _, p, _ = x.shape
         return self._from_temporal(_keep_rows(self._temporal(x), idx), b, p)
 
@@ -122,7 +166,7 @@ class SeparableAttention(Attention):
         attn_t = torch.bmm(q, k.transpose(1, 2)).softmax(dim=-1)          # (BhP, R, R)
         idx = None
         if self.keep is not None:
-            idx = topk_std_rows(attn_t[:, 1:], self.keep)                   # cls row excluded
+            idx = SELECTIONS[self.selection](attn_t[:, 1:], self.keep)      # cls row excluded
             attn_t, q, k = (_keep_rows(t, idx) for t in (attn_t, q, k))
         out_t = torch.bmm(self.attn_drop(attn_t), v)                      # (BhP, R', d)
 
