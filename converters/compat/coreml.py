@@ -135,6 +135,7 @@ def check(model, example_input, targets: list[str], cache: dict | None = None) -
                     cache[precision] = ("error", str(err.problem), None)
             status, spec, path = cache[precision]
             if status == "error":
+                spec = re.sub(r"^target [\w-]+ ", f"target {target} ", spec)  # shared between Core ML targets
                 op = re.search(r"cannot convert op (\S+)(?: in `([^`]*)` \((\w+)\))?", spec)
                 finding = Finding(op=op.group(1) if op else "?", count=1,
                                   modules=[f"{op.group(2)} ({op.group(3)})"] if op and op.group(2) else [],

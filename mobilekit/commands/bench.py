@@ -10,6 +10,7 @@ import click
 
 from mobilekit.errors import MobilekitError
 
+
 def _fmt_ms(row: dict) -> str:
     if row is None:
         return "-"
@@ -116,8 +117,9 @@ def _bench_artifact(artifact, warmup, iters, threads, post, token, out, as_json)
                    f"on {d.chip} ({d.cpu_cores} cores), {a.runtime} {a.runtime_version}")
         if report.results:
             r, s = report.results, report.results.latency_ms
+            mem = "-" if r.peak_memory_mb is None else f"+{r.peak_memory_mb:.0f} MB"
             click.echo(f"load {r.load_ms:.1f} ms, first inference {r.first_inference_ms:.2f} ms, "
-                       f"peak memory +{r.peak_memory_mb:.0f} MB")
+                       f"peak memory {mem}")
             click.echo(f"latency ms over {report.config.iterations} runs: median {s.median:.3f}  "
                        f"p90 {s.p90:.3f}  mean {s.mean:.3f}  std {s.std:.3f}  min {s.min:.3f}")
     if post:

@@ -1,0 +1,147 @@
+"""`mobilekit check`: operator compatibility per target, and the zoo x target support matrix."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from mobilekit.errors import MobilekitError
+
+
+def _pct(share) -> str:
+    return "-" if share is None else f"{share:.1%}"
+
+
+def _echo_report(result, profile_rows: int) -> None:
+    from converters.compat import VERDICT_TEXT
+    from mobilekit.table import format_table
+
+    click.echo(f"{result.model} {'x'.join(str(d) for d in result.input_shape)}"
+               + (f"  (rewrites applied: {', '.join(result.rewrites)})" if result.rewrites else ""))
+    for r in result.reports:
+        basis = {"flops": "of FLOPs", "ops": "of ops"}.get(r.share_basis or "", "")
+        share = f"; {_pct(r.accelerated_share)} {basis} accelerated" if r.accelerated_share is not None else ""
+        ops = f", {_pct(r.op_share)} of ops" if r.share_basis == "flops" and r.op_share is not None else ""
+        click.echo(f"\n[{r.target}] {VERDICT_TEXT[r.verdict]}{share}{ops}  ({r.tool}; {r.seconds} s)")
+        if r.findings:
+            rows = [(f.op, f.count, _modules(f.modules), f.why, f.rewrite or "-",
+                     f.evidence if f.severity == "fallback" else f"{f.severity} ({f.evidence})")
+                    for f in r.findings]
+            click.echo(format_table(rows, ["op", "count", "module path(s)", "why", "suggested rewrite", "kind"]))
+        for note in r.notes:
+            click.echo(f"  note: {note}")
+        if r.profile:
+            rows = [(p["event"][:60], f"{p['p50_ms']:.3f}", "delegated" if p["delegated"] else "portable",
+                     p["module"] or "-") for p in r.profile[:profile_rows]]
+            click.echo("  per-op p50 on this host (ETDump + Inspector), slowest first:")
+            click.echo(format_table(rows, ["event", "p50 ms", "where", "module"]))
+
+
+def _modules(paths: list[str], limit: int = 3) -> str:
+    if not paths:
+        return "-"
+    more = f" (+{len(paths) - limit} more)" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
+
+
+@click.command("check")
+@click.option("--model", "model_name", metavar="NAME", help="A zoo model, or `all` for the support matrix.")
+@click.option("--module", "module_spec", metavar="FILE.py:CLASS", help="Any nn.Module class (needs --input-shape).")
+@click.option("--checkpoint", type=click.Path(), help="A mobilekit.train checkpoint.")
+@click.option("--input-shape", metavar="B,T,C,H,W", help="Input shape for --module, e.g. 1,8,3,112,112.")
+@click.option("--target", "-t", "targets", multiple=True, default=("all",), show_default=True, metavar="TARGET",
+              help="xnnpack, ane, coreml-gpu, coreml-cpu, tflite, ptl, onnx, or all. Repeat for several.")
+@click.option("--frames", type=int, help="Frames per clip T (zoo default otherwise).")
+@click.option("--size", type=int, help="Frame height = width S (zoo default otherwise).")
+@click.option("--classes", type=int, help="Number of classes (zoo default otherwise).")
+@click.option("--fix", is_flag=True, help="Apply the compat rewrites first (Conv3d -> conv2d over shifted "
+                                          "frames, TSM shift with cat/pad) and check the result.")
+@click.option("--profile", is_flag=True, help="xnnpack: run the .pte on this host with ETDump and print the "
+                                              "Inspector's per-op p50, delegated or portable.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any target is not fully accelerated.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@click.option("--markdown", is_flag=True, help="With --model all: the support matrix as markdown.")
+@click.option("--out", type=click.Path(), help="With --model all: also write the matrix (markdown) here.")
+def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames, size, classes, fix, profile,
+              strict, as_json, markdown, out):
+    """Which ops of a model each target runs accelerated, which fall back, which cannot convert.
+
+    \b
+    Examples:
+      mobilekit check --model vlf_b0 --target xnnpack --profile
+      mobilekit check --model x3d_xs --frames 4 --size 64 --target xnnpack --fix
+      mobilekit check --module my_net.py:Net --input-shape 1,8,3,112,112 --target all --json
+      mobilekit check --model all --target all --frames 2 --size 64 --markdown
+
+    Per target: a verdict (runs fully accelerated / runs with fallbacks / cannot convert), the
+    share of compute on the accelerated path (FLOPs-weighted for xnnpack; op count for the
+    others) and every op that is not, with count, module path(s), why and a suggested rewrite.
+    xnnpack uses ExecuTorch's real partitioner and runs the program once; Core ML converts with
+    coremltools, and ANE placement is a labelled heuristic unless MLComputePlan (macOS) is there.
+    """
+    from converters.compat import resolve_targets
+    from converters.source import parse_shape
+
+    names = resolve_targets(list(targets))
+    shape = parse_shape(input_shape) if input_shape else None
+    if shape and not module_spec:
+        raise MobilekitError("--input-shape goes with --module", "use --frames/--size for zoo models")
+    if model_name == "all":
+        return _matrix(names, frames, size, classes, fix, markdown, as_json, out, strict)
+    from tqdm import tqdm
+
+    from converters.compat import check
+
+    with tqdm(total=len(names), desc="check", unit="target", file=click.get_text_stream("stderr"),
+              dynamic_ncols=True, leave=False) as bar:
+        def started(name):
+            if bar.n or bar.postfix:
+                bar.update(1)
+            bar.set_postfix_str(name)
+
+        result = check(model_name, names, fix=fix, profile=profile, module=module_spec, checkpoint=checkpoint,
+                       input_shape=shape, num_classes=classes, num_frames=frames, image_size=size,
+                       on_target=started)
+        bar.update(1)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _echo_report(result, profile_rows=20)
+    if strict and not result.clean:
+        bad = [r.target for r in result.reports if r.verdict != "accelerated"]
+        click.secho(f"strict: not fully accelerated on {', '.join(bad)}", fg="red", err=True)
+        raise SystemExit(1)
+
+
+def _matrix(names, frames, size, classes, fix, markdown, as_json, out, strict):
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from converters.compat.matrix import build_matrix, render_matrix
+    from mobilekit.models import list_models
+
+    models = list_models()
+    bar = tqdm(total=len(models) * len(names), desc="matrix", unit="check", file=click.get_text_stream("stderr"),
+               dynamic_ncols=True)
+
+    def step(model, target):
+        bar.set_postfix_str(f"{model} {target}")
+        bar.update(1)
+
+    matrix = build_matrix(models, names, num_frames=frames, image_size=size, num_classes=classes, fix=fix,
+                          on_step=step)
+    bar.close()
+    if as_json:
+        click.echo(json.dumps(matrix, indent=2))
+    else:
+        text = render_matrix(matrix, markdown=markdown)
+        click.echo(text)
+        if out:
+            Path(out).write_text(render_matrix(matrix, markdown=True) + "\n")
+    if strict and any(c["verdict"] != "accelerated" for row in matrix["rows"] for c in row["cells"].values()):
+        raise SystemExit(1)
+
+
+commands = [check_cmd]
