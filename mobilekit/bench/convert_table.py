@@ -2,6 +2,7 @@
 
     python -m mobilekit.bench.convert_table [--models vlf_b0,vtn_eff,tsn_b0] [--targets all]
                                             [--threads 1] [--markdown] [--out DIR]
+    python -m mobilekit.bench.convert_table --from-artifacts DIR   # re-tabulate kept artifacts
 
 For each pair: seconds the conversion itself took (wall, and CPU of all threads, which is
 what to quote on a busy machine; validation excluded), artifact MB, max
@@ -24,6 +25,14 @@ DEFAULT_MODELS = ("vlf_b0", "vtn_eff", "tsn_b0")
 HEADERS = ["model", "target", "convert s", "CPU s", "MB", "max abs diff", "host ms (median of 20)", "validation"]
 
 
+def row_from_manifest(m: dict) -> list:
+    """One table row from an artifact's manifest."""
+    v = m["validation"]
+    status = v["status"] if v["status"] != "skipped" else f"skipped ({v['reason'].split(' (')[0]})"
+    return [m["model"], m["target"], m["conversion"].get("seconds"), m["conversion"].get("cpu_seconds"),
+            round(m["size_bytes"] / 2**20, 1), v.get("max_abs_diff"), v.get("host_latency_ms"), status]
+
+
 def rows_for(model_name: str, targets: list[str], out_root: Path, frames: int, size: int,
              threads: int | None, progress=None) -> list[list]:
     """Convert one zoo model to `targets`; one table row per target (errors are rows too)."""
@@ -37,17 +46,21 @@ def rows_for(model_name: str, targets: list[str], out_root: Path, frames: int, s
     rows = []
     for target, result in convert_targets(src, targets, out_root, threads=threads, latency_runs=20):
         if isinstance(result, Exception):
-            rows.append([model_name, target, None, None, None, None, None, f"error: {result}"[:100]])
+            art = getattr(result, "artifact", None)  # a failed validation still has its manifest
+            rows.append(row_from_manifest(art.manifest) if art else
+                        [model_name, target, None, None, None, None, None, f"error: {result}"[:100]])
         else:
-            v = result.manifest["validation"]
-            rows.append([model_name, target, round(result.seconds, 1),
-                         result.manifest["conversion"].get("cpu_seconds"),
-                         round(result.manifest["size_bytes"] / 2**20, 1),
-                         v.get("max_abs_diff"), v.get("host_latency_ms"),
-                         v["status"] if v["status"] != "skipped" else f"skipped ({v['reason'].split(' (')[0]})"])
+            rows.append(row_from_manifest(result.manifest))
         if progress:
             progress(model_name, target)
     return rows
+
+
+def rows_from_folder(root: Path) -> list[list]:
+    """Rows from the manifests under `root` (artifacts kept with --out), without converting."""
+    from converters.manifest import read_manifest
+
+    return [row_from_manifest(read_manifest(p.parent)) for p in sorted(root.glob("*/manifest.json"))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,13 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="host runtime threads for latency")
     parser.add_argument("--out", help="keep the artifacts here (default: a temporary folder)")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    parser.add_argument("--from-artifacts", metavar="DIR",
+                        help="only tabulate the manifests of artifacts kept earlier with --out DIR")
     args = parser.parse_args(argv)
+
+    from mobilekit.table import format_table
+
+    if args.from_artifacts:
+        print(format_table(rows_from_folder(Path(args.from_artifacts)), HEADERS, markdown=args.markdown))
+        return 0
 
     import torch
     from tqdm import tqdm
 
     from converters import target_names
-    from mobilekit.table import format_table
 
     torch.set_num_threads(args.threads)
     models = [m for m in args.models.split(",") if m]

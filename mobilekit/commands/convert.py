@@ -121,7 +121,7 @@ def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frame
 
         src = resolve_model(model_name, **what)  # bad input fails here, before any work
         click.echo(f"converting {src.name} {'x'.join(map(str, src.input_shape))} to {names[0]} ...", err=True)
-        art = convert(src, names[0], out, **opts)
+        art = convert(src, names[0], out, on_stage=lambda st: click.echo(f"  {st} ...", err=True), **opts)
         if as_json:
             click.echo(json.dumps(art.manifest, indent=2))
         else:
@@ -135,13 +135,13 @@ def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frame
     results = []
     with tqdm(total=len(names), desc="convert", unit="target", file=click.get_text_stream("stderr"),
               dynamic_ncols=True) as bar:
-        runs = convert_targets(model_name, names, Path(out) if out else None, **what, **opts)
-        bar.set_postfix_str(names[0])
-        for name, result in runs:
+        def show(stage: str) -> None:
+            bar.set_postfix_str(f"{names[len(results)]}: {stage}")
+
+        for name, result in convert_targets(model_name, names, Path(out) if out else None, on_stage=show,
+                                            **what, **opts):
             results.append((name, result))
             bar.update(1)
-            nxt = names[len(results)] if len(results) < len(names) else "done"
-            bar.set_postfix_str(nxt)
     if as_json:
         click.echo(json.dumps({n: (r.manifest if not isinstance(r, Exception) else {"error": str(r)})
                                for n, r in results}, indent=2))

@@ -104,8 +104,8 @@ class SyntheticVideoDataset(Dataset):
         size = u(0.12, 0.16)
         aspect = u(0.35, 0.6)
         angle = u(0, math.pi)
-        # A bright shape on a dark background: colours vary, but less than the motion changes
-        # a frame, so a model trained from scratch finds the motion within minutes on a CPU.
+        # A bright shape on a dark background: colours vary, but within narrow ranges, so that
+        # the shape (and its motion) dominates the image rather than the clip's colours.
         color = tuple(0.65 + 0.35 * float(c) for c in torch.rand(3, generator=g))
         background = tuple(0.35 * float(c) for c in torch.rand(3, generator=g))
         cx = (u(0.3, 0.7),) * 2

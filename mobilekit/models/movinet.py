@@ -100,6 +100,26 @@ def causal_mean(x: torch.Tensor) -> torch.Tensor:
     return x.cumsum(2) / counts
 
 
+class CausalMean(nn.Module):
+    """Average over frames 0..t for every t of (B, C, T, 1, 1).
+
+    At the clip length the model was built for, this is a Linear over time with a constant
+    lower-triangular averaging matrix, which XNNPACK delegates (cumsum and arange it does
+    not); other lengths fall back to cumsum."""
+
+    def __init__(self, num_frames: int):
+        super().__init__()
+        counts = torch.arange(1, num_frames + 1, dtype=torch.float32)
+        self.register_buffer("weight", torch.ones(num_frames, num_frames).tril() / counts[:, None],
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t = x.shape[:3]
+        if t == self.weight.shape[0]:
+            return F.linear(x.reshape(b, c, t), self.weight).reshape(b, c, t, 1, 1)
+        return causal_mean(x)
+
+
 class SpatialAvgPool(nn.Module):
     """AvgPool3d((1, 3, 3), stride, padding (0, 1, 1)) as a 2-D pool over a (B, C*T, H, W)
     view, with the zeros padded explicitly: the same numbers (padding counted), but an op
@@ -148,9 +168,10 @@ class CausalSqueezeExcite(nn.Module):
     """SE that squeezes with the cumulative average over the frames seen so far (the
     official causal 3-D SE; C -> C/4 -> C)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, num_frames: int):
         super().__init__()
         squeeze = _make_divisible(channels // 4)
+        self.causal_mean = CausalMean(num_frames)
         self.fc1 = nn.Conv3d(channels, squeeze, 1)
         self.act = nn.SiLU()
         self.fc2 = nn.Conv3d(squeeze, channels, 1)
@@ -161,7 +182,7 @@ class CausalSqueezeExcite(nn.Module):
         return self.gate(self.fc2(self.act(self.fc1(so_far))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self._scale(causal_mean(spatial_mean(x)))
+        return x * self._scale(self.causal_mean(spatial_mean(x)))
 
     def step(self, x: torch.Tensor, state: dict, new: dict) -> torch.Tensor:
         total = state[self.state_key] + spatial_mean(x)
@@ -170,11 +191,11 @@ class CausalSqueezeExcite(nn.Module):
 
 
 class MoViNetBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, expanded: int, kt: int, k: int, stride: int):
+    def __init__(self, cin: int, cout: int, expanded: int, kt: int, k: int, stride: int, num_frames: int):
         super().__init__()
         self.expand = CausalConvBN(cin, expanded)
         self.conv = CausalConvBN(expanded, expanded, kt, k, stride, groups=expanded)
-        self.se = CausalSqueezeExcite(expanded)
+        self.se = CausalSqueezeExcite(expanded, num_frames)
         self.project = CausalConvBN(expanded, cout, act=False)
         self.shortcut = None
         if stride != 1 or cin != cout:
@@ -200,7 +221,7 @@ class MoViNet(nn.Module):
         self.stem = CausalConvBN(3, cfg["stem"], 1, 3, stride=2)
         blocks, cout = OrderedDict(), cfg["stem"]
         for name, cin, cout, exp, kt, k, s, _ in _blocks(cfg, image_size):
-            blocks[name] = MoViNetBlock(cin, cout, exp, kt, k, s)
+            blocks[name] = MoViNetBlock(cin, cout, exp, kt, k, s, num_frames)
             if kt > 1:
                 blocks[name].conv.state_key = f"{name}_conv_frames"
             blocks[name].se.state_key = f"{name}_se_sum"

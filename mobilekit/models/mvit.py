@@ -54,13 +54,14 @@ def conv3d_frames(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
         x = F.pad(x, (0, 0, 0, 0, 0, 0, pt, max(back, 0)))
     if back < 0:
         x = x[:, :length]
+    # At most 5-D throughout: Core ML rejects rank-6 tensors.
     taps = []
     for j in range(kt):
         tap = x[:, j:j + t_out * st]
         if st > 1:
-            tap = tap.reshape(n, t_out, st, c, h, w)[:, :, :1].reshape(n, t_out, c, h, w)
-        taps.append(tap)
-    stacked = torch.stack(taps, dim=3).reshape(n * t_out, c * kt, h, w)
+            tap = tap.reshape(n, t_out, st, c, h * w)[:, :, :1]
+        taps.append(tap.reshape(n * t_out, c, 1, h * w))
+    stacked = torch.cat(taps, dim=2).reshape(n * t_out, c * kt, h, w)
     weight = conv.weight.reshape(conv.out_channels, -1, *conv.kernel_size[1:])
     y = F.conv2d(stacked, weight, conv.bias, conv.stride[1:], conv.padding[1:], groups=conv.groups)
     return y.reshape(n, t_out, *y.shape[1:])

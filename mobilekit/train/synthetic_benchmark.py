@@ -26,32 +26,39 @@ import click
 @click.option("--frames", default=8)
 @click.option("--size", default=64)
 @click.option("--num-classes", default=2, help="Even, 2..8 (pairs of opposite motions).")
-@click.option("--train-samples", default=1024, help="Training clips per epoch.")
-@click.option("--val-samples", default=256)
+@click.option("--train-samples", default=256, help="Training clips per epoch (small: a point on the curve often).")
+@click.option("--val-samples", default=128)
 @click.option("--epochs", default=30, help="At most this many epochs per model.")
 @click.option("--minutes", default=15.0, help="Training time limit per model.")
 @click.option("--target", default=0.95, help="Stop a model once its validation top-1 reaches this.")
-@click.option("--batch-size", default=16)
+@click.option("--batch-size", default=8, help="Small batches: more optimizer steps per CPU minute.")
 @click.option("--lr", default=3e-4)
 @click.option("--lr-patience", default=30,
               help="Epochs without improvement before lr x0.1. High by default: the plateau before the "
                    "model first finds the motion is not convergence.")
-@click.option("--threads", type=int, help="torch intra-op threads [default: all cores].")
+@click.option("--threads", type=int,
+              help="torch intra-op threads [default: all cores]; 1 is much faster on an oversubscribed machine.")
+@click.option("--device", default="cpu", help="cpu (the benchmark's setting), or auto / cuda to run it on a GPU.")
 @click.option("--seed", default=0)
 @click.option("--out", default="runs/synthetic_benchmark")
 def main(models, frames, size, num_classes, train_samples, val_samples, epochs, minutes, target, batch_size,
-         lr, lr_patience, threads, seed, out):
+         lr, lr_patience, threads, device, seed, out):
     """Train models on the synthetic temporal dataset and print their accuracy curves."""
     import torch
 
+    from mobilekit.commands.train import ConsoleReporter
     from mobilekit.table import format_table
     from mobilekit.train.config import TrainConfig
-    from mobilekit.train.loop import Reporter, fit
+    from mobilekit.train.loop import fit
 
     if threads:
         torch.set_num_threads(threads)
 
-    class Curve(Reporter):
+    class Curve(ConsoleReporter):
+        """tqdm bars on stderr (from the train command), one curve line per epoch."""
+
+        def run_start(self, info: dict) -> None: ...
+
         def __init__(self, name: str):
             self.name = name
 
@@ -68,7 +75,8 @@ def main(models, frames, size, num_classes, train_samples, val_samples, epochs, 
     for name in models.split(","):
         cfg = TrainConfig(model=name, dataset="synthetic", frames=frames, size=size, epochs=epochs,
                           batch_size=batch_size, effective_batch=batch_size, lr=lr, lr_patience=lr_patience,
-                          amp="off", device="cpu", seed=seed, out=f"{out}/{name}", time_limit=minutes * 60,
+                          amp="off" if device == "cpu" else "auto", device=device, seed=seed,
+                          out=f"{out}/{name}", time_limit=minutes * 60,
                           train_samples=train_samples, val_samples=val_samples, num_classes=num_classes,
                           stop_at=target)
         start = time.perf_counter()
