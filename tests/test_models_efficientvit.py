@@ -65,8 +65,8 @@ def test_inflated_model_equals_2d_model_on_a_clip_of_identical_frames(tsn_checkp
     model_2d, path = tsn_checkpoint
     model_3d = create_model("efficientvit_b1_3d", num_classes=5, num_frames=4, image_size=64).eval()
     assert inflate_2d_checkpoint(model_3d, path) == []
-    w2 = model_2d.state_dict()["backbone.input_stem.op_list.0.conv.weight"]
-    w3 = model_3d.state_dict()["backbone.input_stem.op_list.0.conv.weight"]
+    w2 = model_2d.backbone.input_stem.op_list[0].conv.weight
+    w3 = model_3d.backbone.input_stem.op_list[0].conv.kernel_3d
     assert w3.shape == (16, 3, 3, 3, 3)
     for t in range(3):
         torch.testing.assert_close(w3[:, :, t], w2 / 3)
@@ -89,10 +89,10 @@ def test_temporal_conv_equals_conv3d_with_edge_padding(channels, groups, kernel,
     conv = TemporalConv3d(torch.nn.Conv2d(channels, 12, kernel, stride, kernel // 2, groups=groups),
                           temporal_kernel=3 if kernel > 1 else 1, num_frames=5)
     clip = torch.randn(2, channels, 5, 9, 9)                       # (B, C, T, H, W)
-    kt = conv.kernel_size[0]
+    kt = conv.temporal_kernel
     padded = torch.cat([clip[:, :, :1]] * (kt // 2) + [clip] + [clip[:, :, -1:]] * (kt // 2), dim=2)
-    expected = torch.nn.functional.conv3d(padded, conv.weight, conv.bias, conv.stride, conv.padding,
-                                          groups=groups)
+    expected = torch.nn.functional.conv3d(padded, conv.kernel_3d, conv.bias, (1, *conv.stride),
+                                          (0, *conv.padding), groups=groups)
     got = conv(clip.transpose(1, 2).flatten(0, 1))                 # (B*T, C, H, W)
     got = got.reshape(2, 5, *got.shape[1:]).transpose(1, 2)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -81,16 +81,13 @@ def _node_index(exported) -> dict[str, torch.fx.Node]:
 
 
 def _locate(mil_name: str, nodes: dict[str, torch.fx.Node]) -> torch.fx.Node | None:
-    """coremltools names a MIL op after the fx node it came from, plus suffixes (_cast_fp16,
-    _1, ...): strip them until a node matches."""
-    name = mil_name
-    while name:
-        if name in nodes:
-            return nodes[name]
-        stripped = re.sub(r"_(cast_fp16|cast_fp32|fp16|fp32|\d+|[a-z]+)$", "", name)
-        if stripped == name:
-            break
-        name = stripped
+    """coremltools names a MIL op after the fx node it came from plus suffixes
+    (topk -> topk_cast_fp16_cast_int16_0): the longest `_`-prefix that names a node."""
+    parts = mil_name.split("_")
+    for i in range(len(parts), 0, -1):
+        node = nodes.get("_".join(parts[:i]))
+        if node is not None:
+            return node
     return None
 
 

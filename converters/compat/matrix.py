@@ -64,7 +64,8 @@ def build_matrix(models: list[str], targets: list[str], num_frames=None, image_s
 def _cell(c: dict) -> str:
     text = SYMBOL[c["verdict"]]
     if c["verdict"] == FALLBACKS and c["share"] is not None:
-        text += f" ({c['share']:.0%})"
+        # One decimal; a share that rounds to 100% is shown as >99.9% (ops still fall back).
+        text += f" ({c['share']:.1%})" if c["share"] < 0.9995 else " (>99.9%)"
     return text
 
 

@@ -149,7 +149,11 @@ def check(model: torch.nn.Module, example_input: torch.Tensor, profile: bool = F
     info = get_delegation_info(gm)
     report.notes.append(f"{info.num_delegated_subgraphs} delegated subgraph(s); "
                         f"{len(delegated)} of {n_total} ops delegated")
-    failure = run_once(edge, example_input) if run else None
+    program = None
+    if run or profile:
+        with torch.no_grad():  # out-variant kernels refuse tensors that require grad (cumsum.out)
+            program = edge.to_executorch()   # once: a second call fails in memory planning
+    failure = run_once(program.buffer, example_input) if run else None
     if failure:
         # Lowered, but the portable kernels reject what was left to them (e.g. a 5-D conv):
         # the .pte fails on the device as it does here.
@@ -161,11 +165,11 @@ def check(model: torch.nn.Module, example_input: torch.Tensor, profile: bool = F
         if not any(op and _base(f.op) == _base(op) for f in report.findings):
             report.notes.append(f"the .pte fails at run time on the host: {message}")
     elif profile:
-        report.profile = profile_program(edge, example_input, profile_runs)
+        report.profile = profile_program(program, example_input, profile_runs)
     return report
 
 
-def run_once(edge, example_input: torch.Tensor) -> tuple[str | None, str] | None:
+def run_once(buffer: bytes, example_input: torch.Tensor) -> tuple[str | None, str] | None:
     """Run the lowered program once on the host runtime; None if it runs, else (the failing
     operator as aten.<name>, the runtime's message)."""
     import re
@@ -174,7 +178,6 @@ def run_once(edge, example_input: torch.Tensor) -> tuple[str | None, str] | None
 
     from converters.job import quiet
 
-    buffer = edge.to_executorch().buffer
     with quiet() as log:
         try:
             Runtime.get().load_program(buffer).load_method("forward").execute([example_input])
@@ -189,13 +192,12 @@ def run_once(edge, example_input: torch.Tensor) -> tuple[str | None, str] | None
     return name, f"{name or 'an operator'}: {detail}"
 
 
-def profile_program(edge, example_input: torch.Tensor, runs: int = 10) -> list[dict]:
+def profile_program(program, example_input: torch.Tensor, runs: int = 10) -> list[dict]:
     """Run the lowered program on the host with ETDump; the Inspector's per-op p50 (ms), the
     delegated (XNNPACK) or portable flag and the module path, slowest first."""
     from executorch.devtools import Inspector
     from executorch.runtime import Runtime
 
-    program = edge.to_executorch()
     with tempfile.TemporaryDirectory() as tmp:
         pte, etdump, etrecord = Path(tmp) / "model.pte", Path(tmp) / "etdump.etdp", Path(tmp) / "etrecord.bin"
         pte.write_bytes(program.buffer)
@@ -204,36 +206,40 @@ def profile_program(edge, example_input: torch.Tensor, runs: int = 10) -> list[d
         method = loaded.load_method("forward")
         for _ in range(max(1, runs)):
             method.execute([example_input])
-        loaded.write_etdump_result_to_file(str(etdump))
+        loaded.write_etdump_result_to_file(str(etdump), str(Path(tmp) / "debug.bin"))
         inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord))
         frame = inspector.to_dataframe()
     rows = []
     for _, r in frame.iterrows():
         name = str(r.get("event_name", ""))
-        if name in ("Method::execute", "Program::load_method", "Method::init") or r.get("run_num", 0) is None:
+        if name.startswith(("Method::", "Program::")):  # whole-method / load events, not ops
             continue
-        stats = r.get("perf_data")
-        p50 = getattr(stats, "p50", None) if stats is not None else None
-        if p50 is None:
+        p50 = r.get("p50 (ms)")
+        if p50 is None or p50 != p50:  # NaN: no timing for this event
             continue
-        hierarchy = r.get("module_hierarchy") or {}
-        rows.append({"event": name, "p50_ms": float(p50),
-                     "delegate": r.get("delegate_backend_name") or (name if "Xnnpack" in name else None),
-                     "delegated": bool(r.get("is_delegated_op")),
-                     "ops": [str(o) for o in (r.get("op_types") or [])],
-                     "module": _hierarchy_path(hierarchy)})
-    # One row per event name (the Inspector has one per run block): keep the largest.
-    best: dict[str, dict] = {}
-    for row in rows:
-        if row["event"] not in best or row["p50_ms"] > best[row["event"]]["p50_ms"]:
-            best[row["event"]] = row
-    return sorted(best.values(), key=lambda r: -r["p50_ms"])
+        ops = r.get("op_types")
+        rows.append({"event": name, "p50_ms": float(p50), "delegated": bool(r.get("is_delegated_op")),
+                     "delegate": r.get("delegate_backend_name") or None,
+                     "ops": [str(o) for o in ops] if isinstance(ops, (list, tuple)) else [],
+                     "module": _hierarchy_path(r.get("module_hierarchy"))})
+    return sorted(rows, key=lambda r: -r["p50_ms"])
 
 
 def _hierarchy_path(hierarchy) -> str:
+    """The innermost module path of an Inspector row's module_hierarchy (nn_module_stack)."""
+    if isinstance(hierarchy, str):
+        import ast
+
+        try:
+            hierarchy = ast.literal_eval(hierarchy)
+        except (ValueError, SyntaxError):
+            return ""
+    if isinstance(hierarchy, list):
+        hierarchy = hierarchy[0] if hierarchy else None
     if isinstance(hierarchy, dict) and hierarchy:
-        path, cls = list(hierarchy.values())[-1] if isinstance(list(hierarchy.values())[-1], tuple) else ("", "")
-        return str(path)
+        last = list(hierarchy.values())[-1]
+        path = last[0] if isinstance(last, (tuple, list)) else last
+        return str(path).removeprefix("L['self'].").removeprefix("model.")
     return ""
 
 

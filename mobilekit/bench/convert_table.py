@@ -30,7 +30,7 @@ def row_from_manifest(m: dict) -> list:
     v = m["validation"]
     status = v["status"] if v["status"] != "skipped" else f"skipped ({v['reason'].split(' (')[0]})"
     return [m["model"], m["target"], m["conversion"].get("seconds"), m["conversion"].get("cpu_seconds"),
-            round(m["size_bytes"] / 2**20, 1), v.get("max_abs_diff"), v.get("host_latency_ms"), status]
+            round(m["size_bytes"] / 1e6, 1), v.get("max_abs_diff"), v.get("host_latency_ms"), status]
 
 
 def rows_for(model_name: str, targets: list[str], out_root: Path, frames: int, size: int,

@@ -149,6 +149,9 @@ class MultiScaleBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=MVIT_EPS)
         self.mlp = WideningMlp(dim, int(dim * mlp_ratio), dim_out)
         self.proj = nn.Linear(dim, dim_out) if dim != dim_out else None
+        if stride_q[0] != 1:
+            raise ValueError(f"temporal query stride {stride_q[0]} is not supported (the residual "
+                             "is max-pooled frame by frame); use 1")
         self.stride_q = stride_q
         self.thw = thw
         self.out_thw = self.attn.q_thw
@@ -158,8 +161,6 @@ class MultiScaleBlock(nn.Module):
         a 2-D max pool over each frame, cls token untouched."""
         if self.stride_q == (1, 1, 1):
             return x
-        if self.stride_q[0] != 1:
-            raise ValueError("temporal query stride is not supported")
         b, _, c = x.shape
         t, h, w = self.thw
         kernel = tuple(s + 1 if s > 1 else s for s in self.stride_q[1:])

@@ -115,6 +115,23 @@ class EfficientNet(nn.Module):
         self.conv_head = nn.Conv2d(in_ch, self.num_features, 1, bias=False)
         self.bn2, self.act2 = _bn_act(self.num_features)
         self.stride = 32
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """timm's `_init_weight_goog`: convs N(0, sqrt(2 / fan_out)), BN 1/0.
+
+        PyTorch's default conv init shrinks activations layer by layer; through EfficientNet's
+        depth the eval-mode output of an untrained network falls to ~1e-13, which stalls
+        training from scratch (no ImageNet weights can be downloaded here)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act1(self.bn1(self.conv_stem(x)))

@@ -288,39 +288,47 @@ B1_HEAD_WIDTHS = (1536, 1600)
 # The inflated network keeps its activations in the frames-in-batch layout (B*T, C, H, W) of
 # the 2D network, and mixes frames only where the 3D network does: in the inflated convs
 # (T_k taps in time) and in the attention (tokens over T*H*W). A T_k x k x k conv is computed
-# as one 2D conv over the T_k time-shifted copies stacked along channels. The weights are the
-# 5-D kernels of a Conv3d (I3D's checkpoints), but the graph holds only conv2d: XNNPACK and
-# ExecuTorch's portable kernels have no conv3d, and BN on (B*T, C, H, W) is BatchNorm2d
-# (the same statistics as BatchNorm3d on (B, C, T, H, W), the same state-dict keys).
+# as one 2D conv over the T_k time-shifted copies of the frames, stacked along channels, so
+# the graph holds only conv2d with constant weights: XNNPACK and ExecuTorch's portable kernels
+# have no conv3d (and XNNPACK delegates a conv only when its weight is a parameter, not a view
+# of one), Core ML takes tensors up to rank 5. BN on (B*T, C, H, W) is BatchNorm2d: the same
+# statistics as BatchNorm3d on (B, C, T, H, W), the same state-dict keys.
 
-class TemporalConv3d(nn.Conv3d):
-    """A Conv3d inflated from a Conv2d, run on (B*T, C, H, W) with T = `num_frames`.
+class TemporalConv3d(nn.Conv2d):
+    """A 3D conv (T_k x k x k) inflated from a Conv2d, run on (B*T, C, H, W), T = `num_frames`.
 
-    Temporal stride 1 and temporal 'replicate' padding (edge frames repeated); spatial
-    padding as in 2D. Replicate padding keeps the defining property of I3D inflation at the
-    clip's ends too: on a clip of identical frames every frame sees identical taps, so the
-    inflated network computes exactly what the 2D network computes on one frame."""
+    The kernel is stored with its time taps folded into the input channels, channel-major and
+    tap-minor: weight (O, C/groups * T_k, k, k) is the (O, C/groups, T_k, k, k) kernel of a
+    Conv3d (`kernel_3d`) reshaped, which keeps every group's taps together. Temporal stride 1
+    and temporal 'replicate' padding (edge frames repeated); spatial padding as in 2D.
+    Replicate padding keeps the defining property of I3D inflation at the clip's ends too: on
+    a clip of identical frames every frame sees identical taps, so the inflated network
+    computes exactly what the 2D network computes on one frame."""
 
     def __init__(self, conv: nn.Conv2d, temporal_kernel: int, num_frames: int):
-        kh, kw = conv.kernel_size
-        super().__init__(conv.in_channels, conv.out_channels, (temporal_kernel, kh, kw),
-                         stride=(1, *conv.stride), padding=(0, *conv.padding), groups=conv.groups,
-                         bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
+        super().__init__(conv.in_channels * temporal_kernel, conv.out_channels, conv.kernel_size,
+                         conv.stride, conv.padding, groups=conv.groups, bias=conv.bias is not None,
+                         device=conv.weight.device, dtype=conv.weight.dtype)
+        self.temporal_kernel = temporal_kernel
         self.num_frames = num_frames
 
+    @property
+    def kernel_3d(self) -> torch.Tensor:
+        """The weight as a Conv3d kernel (O, C/groups, T_k, k, k)."""
+        o, ckt, kh, kw = self.weight.shape
+        return self.weight.reshape(o, ckt // self.temporal_kernel, self.temporal_kernel, kh, kw)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nt, c, h, w = x.shape
-        t, kt = self.num_frames, self.kernel_size[0]
+        kt = self.temporal_kernel
         if kt > 1:
-            p = kt // 2
+            nt, c, h, w = x.shape
+            t, p = self.num_frames, kt // 2
             frames = x.reshape(nt // t, t, c, h, w)
             frames = torch.cat([frames[:, :1]] * p + [frames] + [frames[:, -1:]] * p, dim=1)
-            # (B, T, C, kt, H, W): channel-major, tap-minor, the order of the flattened
-            # (O, C/groups, kt) kernel below, which keeps every group's taps together.
-            taps = torch.stack([frames[:, j:j + t] for j in range(kt)], dim=3)
+            # (B*T, C, kt, H, W) -> (B*T, C*kt, H, W): channel-major, tap-minor like the weight.
+            taps = torch.stack([frames[:, j:j + t].reshape(nt, c, h, w) for j in range(kt)], dim=2)
             x = taps.reshape(nt, c * kt, h, w)
-        weight = self.weight.reshape(self.out_channels, -1, *self.kernel_size[1:])
-        return F.conv2d(x, weight, self.bias, self.stride[1:], self.padding[1:], groups=self.groups)
+        return super().forward(x)
 
 
 def temporal_kernel_for(kernel_size: int, temporal_kernel: int) -> int:
@@ -334,7 +342,7 @@ def inflate_to_3d(module: nn.Module, num_frames: int, temporal_kernel: int = 3) 
     global pool averages over frames too. Parameter names do not change, so 2D checkpoints
     map key by key (with `inflate_state_dict`)."""
     for name, child in module.named_children():
-        if isinstance(child, nn.Conv2d):
+        if isinstance(child, nn.Conv2d) and not isinstance(child, TemporalConv3d):
             kt = temporal_kernel_for(child.kernel_size[0], temporal_kernel)
             setattr(module, name, TemporalConv3d(child, kt, num_frames))
         else:
@@ -345,14 +353,16 @@ def inflate_to_3d(module: nn.Module, num_frames: int, temporal_kernel: int = 3) 
 
 
 def inflate_state_dict(state_2d: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Inflate 2D conv weights to the 3D shapes of `target` (a 3D model's state dict), as in
-    I3D: the kernel is copied T_k times along time and divided by T_k, so a clip of
-    identical frames gives the 2D response. Other tensors pass through."""
+    """Inflate 2D conv weights to the shapes of `target` (an inflated model's state dict), as
+    in I3D: the kernel is copied T_k times along time and divided by T_k, so a clip of
+    identical frames gives the 2D response (stored folded, see TemporalConv3d). Other tensors
+    pass through."""
     out = {}
     for key, w in state_2d.items():
         t = target.get(key)
-        if t is not None and w.dim() == 4 and t.dim() == 5 and t.shape[:2] + t.shape[3:] == w.shape:
-            kt = t.shape[2]
-            w = w.unsqueeze(2).repeat(1, 1, kt, 1, 1) / kt
+        if (t is not None and w.dim() == 4 and t.dim() == 4 and t.shape[1] != w.shape[1]
+                and t.shape[1] % w.shape[1] == 0 and t.shape[0] == w.shape[0] and t.shape[2:] == w.shape[2:]):
+            kt = t.shape[1] // w.shape[1]
+            w = (w.unsqueeze(2).repeat(1, 1, kt, 1, 1) / kt).reshape(t.shape)
         out[key] = w
     return out

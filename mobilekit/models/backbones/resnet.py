@@ -58,6 +58,18 @@ class ResNet(nn.Module):
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.num_features = in_ch
         self.stride = 32
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """timm's ResNet init: Kaiming-normal (fan_out, ReLU) convs, BN 1/0. timm's optional
+        zero-init of each block's last BN is not used, so every residual branch is live from
+        the start (and tests of what a branch computes stay meaningful)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
