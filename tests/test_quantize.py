@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from torch import nn
 
 from converters import load_runtime
 from converters.quantize import SCHEMES, quantize, schemes_for
@@ -26,7 +24,6 @@ from converters.quantize.calibration import load_clips
 from converters.quantize.report import agreement, top1_accuracy
 from mobilekit.collector.wire import ArtifactManifest
 from mobilekit.errors import MobilekitError
-from mobilekit.models.layers import TransformerLayer, frames_to_batch, global_pool
 
 SHAPE = [1, 2, 3, 64, 64]
 FEW = dict(samples=4, eval_samples=4, latency_runs=2, threads=1)

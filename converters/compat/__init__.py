@@ -99,6 +99,10 @@ def check(model_or_name=None, targets=("xnnpack",), *, fix: bool = False, profil
             raise
         except ImportError as e:
             report = TargetReport(target=name, verdict=NOT_CHECKED, notes=[f"a tool is missing: {e}"])
+        except Exception as e:  # a bug in a check must not hide the other targets' reports
+            first = str(e).splitlines()[0] if str(e) else ""
+            report = TargetReport(target=name, verdict=NOT_CHECKED,
+                                  notes=[f"the check itself failed: {type(e).__name__}: {first[:300]}"])
         report.seconds = round(time.perf_counter() - t0, 1)
         report.rewrites = list(result.rewrites) + report.rewrites
         result.reports.append(report)

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import torch
 
-from converters.compat.report import (ACCELERATED, CANNOT_CONVERT, FALLBACKS, Finding, TargetReport,
-                                      op_name, where)
+from converters.compat.report import ACCELERATED, CANNOT_CONVERT, FALLBACKS, Finding, TargetReport, where
 
 # --- ANE rules (heuristics). Sources:
 # [A] Apple, "Deploying Transformers on the Apple Neural Engine" (2022) and

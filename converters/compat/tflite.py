@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from converters.compat.conversion import failure_report, run_converter
-from converters.compat.report import ACCELERATED, FALLBACKS, Finding, TargetReport
+from converters.compat.report import ACCELERATED, CANNOT_CONVERT, FALLBACKS, Finding, TargetReport
 
 
 def _op_names(path: Path) -> list[str]:
@@ -55,7 +55,15 @@ def check(model, example_input) -> TargetReport:
             run_converter(model, example_input, "tflite", path)
         except Exception as e:
             return failure_report(e, model, example_input, "tflite", tool)
-        names = _op_names(path)
+        try:
+            names = _op_names(path)
+        except ValueError as e:  # converted, but the LiteRT runtime has no kernel for an op
+            text = str(e)
+            op = re.search(r"opcode '(\w+)'|custom op '?(\w+)", text)
+            return TargetReport(target="tflite", verdict=CANNOT_CONVERT, tool=tool, findings=[Finding(
+                op=(op.group(1) or op.group(2)) if op else "(runtime)", count=1, modules=[], placement="none",
+                why=f"converts, but the LiteRT interpreter cannot load it: {text.splitlines()[0][:200]}",
+                rewrite="replace the torch op it comes from (e.g. sort/topk) or use another target")])
         gpu = gpu_incompatible(path)
     builtin = _builtin_names()
     counts = Counter(names)

@@ -64,6 +64,7 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
     from mobilekit.table import format_table
 
     torch.set_num_threads(threads)
+    torch.manual_seed(0)  # an untrained model's init: the same weights in every run
     if checkpoint:
         src = resolve_model(checkpoint=checkpoint)
         weights = f"checkpoint {checkpoint}"
