@@ -108,7 +108,7 @@ def _validate(target: Target, model: nn.Module, src: SourceModel, file: Path, ou
     return {"status": "skipped", "reason": "needs macOS or iOS (ExecuTorch's Core ML delegate)"}
 
 
-def _move_into_place(staged: Path, final: Path) -> None:
+def move_into_place(staged: Path, final: Path) -> None:
     if final.is_dir():
         shutil.rmtree(final)
     elif final.exists():
@@ -159,7 +159,7 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
             extras = converter.convert(job)
         seconds = time.perf_counter() - t0
         (folder / MANIFEST_NAME).unlink(missing_ok=True)  # it described the file being replaced
-        _move_into_place(job.path, file)
+        move_into_place(job.path, file)
     except MobilekitError:
         raise
     except Exception as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import importlib
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -21,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from converters.api import DEFAULT_OUT_ROOT, Artifact, convert
+from converters.api import DEFAULT_OUT_ROOT, Artifact, convert, move_into_place
 from converters.job import quiet
-from converters.manifest import build_manifest, sha256_of, size_of, tool_versions, write_manifest
+from converters.manifest import (MANIFEST_NAME, build_manifest, sha256_of, size_of, tool_versions,
+                                 write_manifest)
 from converters.quantize.calibration import CalibrationData, load_clips
 from converters.quantize.job import QuantJob, QuantResult
 from converters.quantize.report import agreement, ratio, top1_accuracy
@@ -180,8 +182,11 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
         else:
             base = _check_baseline(baseline, tgt, src)
         stage("quantizing")
+        # Quantize into a staging folder next to `file` and move it into place only on success,
+        # so a failed run never damages an artifact already in `folder` (as convert() does).
+        staging = Path(tempfile.mkdtemp(prefix=".quantizing-", dir=folder))
         job = QuantJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt, scheme=sch,
-                       path=file, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
+                       path=staging / file.name, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
                        calibration=data.calibration.clips)
         quantizer = importlib.import_module(f"converters.quantize.{sch.module}")
         t0 = time.perf_counter()
@@ -195,6 +200,11 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
                                  f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}",
                                  f"try another scheme ({', '.join(s for s in _others(tgt, sch))}) or the fp32 "
                                  "target; --debug shows the traceback") from e
+        else:
+            (folder / MANIFEST_NAME).unlink(missing_ok=True)  # it described the file being replaced
+            move_into_place(job.path, file)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         seconds = time.perf_counter() - t0
         if tgt.module == "coreml":
             from converters.coreml import check_saved_spec
