@@ -18,7 +18,7 @@ _EAGER_TARGETS = ("pytorch", "eager")
 
 
 def eager_target() -> str:
-    from mobilekit.collector.wire import TARGETS
+    from mobilekit.collector.wire import REPORT_TARGETS as TARGETS
 
     for name in _EAGER_TARGETS:
         if name in TARGETS:

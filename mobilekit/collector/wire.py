@@ -25,6 +25,9 @@ MANIFEST_SCHEMA_VERSION = 1
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 TARGETS = ("ane", "coreml-gpu", "coreml-cpu", "xnnpack", "ptl", "tflite", "onnx", "et-coreml")
+# Reports may also describe eager PyTorch on a desktop (`mobilekit bench --models ... --post`):
+# no artifact file exists, so "pytorch" is a report target but never a manifest's.
+REPORT_TARGETS = TARGETS + ("pytorch",)
 RUNTIMES = ("coreml", "executorch", "pytorch-lite", "litert", "onnxruntime", "pytorch")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -125,7 +128,7 @@ class App(_Strict):
 
 class ArtifactRef(_Strict):
     model: str
-    target: Literal[TARGETS]
+    target: Literal[REPORT_TARGETS]
     sha256: str
     artifact_id: Optional[str] = Field(None, description="Collector id when downloaded from it")
     precision: Optional[str] = None
