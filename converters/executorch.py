@@ -11,7 +11,7 @@ from collections import Counter
 import torch
 
 from converters.job import ConversionJob
-from mobilekit.models.rewrites import decompose_layer_norms, rewrite_conv3d
+from mobilekit.models.rewrites import apply_target_rewrites
 
 
 def _partitioner(job: ConversionJob):
@@ -51,13 +51,7 @@ def convert(job: ConversionJob) -> dict:
 
     rewrites, notes = [], []
     if job.target.delegate == "xnnpack":
-        # XNNPACK never delegates native_layer_norm; the decomposed form is delegated fully.
-        if decompose_layer_norms(job.model):
-            rewrites.append("decompose_layer_norms")
-        # No conv3d kernel in XNNPACK nor in ExecuTorch's portable ops: a 3-D model lowers but
-        # fails at run time (error 0x12) unless its convs become sums of shifted conv2d.
-        if rewrite_conv3d(job.model):
-            rewrites.append("rewrite_conv3d")
+        rewrites += apply_target_rewrites(job.model, "xnnpack")
     with torch.no_grad():
         exported = torch.export.export(job.model, (job.example_input,))
     # Not constant_prop_pass: it folds weight-only ops (Swin's index gather, MViT's reshaped

@@ -5,16 +5,13 @@ from __future__ import annotations
 import torch
 
 from converters.job import ConversionJob
-from mobilekit.models.rewrites import rewrite_conv3d
+from mobilekit.models.rewrites import apply_target_rewrites
 
 
 def convert(job: ConversionJob) -> dict:
     import litert_torch
 
-    # litert-torch 0.10 crashes the whole process (a segfault in libLiteRTCompilerMLIR) on a
-    # plain conv3d (x3d_xs, measured here); the conv2d-sum form converts and validates.
-    rewrites = ["rewrite_conv3d"] if rewrite_conv3d(job.model) else []
-
+    rewrites = apply_target_rewrites(job.model, "tflite")  # see TARGET_REWRITES: conv3d
     with torch.no_grad():
         # Passing the input as a keyword names it in the signature ("video", not "args_0").
         edge_model = litert_torch.convert(job.model, sample_kwargs={job.input_name: job.example_input})

@@ -28,6 +28,7 @@ import torch
 from converters.compat.report import (ACCELERATED, CANNOT_CONVERT, FALLBACKS, NOT_CHECKED, VERDICT_TEXT,
                                       Finding, TargetReport)
 from mobilekit.errors import MobilekitError
+from mobilekit.models.rewrites import apply_target_rewrites
 
 CHECKED_TARGETS = ["xnnpack", "ane", "coreml-gpu", "coreml-cpu", "tflite", "ptl", "onnx"]
 COREML_TARGETS = ("ane", "coreml-gpu", "coreml-cpu")
@@ -69,12 +70,13 @@ def resolve_targets(targets) -> list[str]:
 def check(model_or_name=None, targets=("xnnpack",), *, fix: bool = False, profile: bool = False,
           module: str | None = None, checkpoint: str | None = None, example_input: torch.Tensor | None = None,
           input_shape: list[int] | None = None, num_classes=None, num_frames: int | None = None,
-          image_size: int | None = None, on_target=None) -> CheckResult:
+          image_size: int | None = None, on_target=None, as_written: bool = False) -> CheckResult:
     """Check one model (zoo name, nn.Module, checkpoint or `file.py:Class`) against targets.
 
     The caller's model is never modified: each target gets a private copy (eval mode, tuple
     outputs) with the converter's own rewrites for that target and, with `fix`, the
-    compat rewrites. `on_target(name)` is called as each target starts (progress bars)."""
+    compat rewrites. `as_written` skips the converter's rewrites (the model as the user wrote
+    it). `on_target(name)` is called as each target starts (progress bars)."""
     from converters.compat.rewrites import apply_fixes
     from converters.source import prepare_for_export, resolve_model
 
@@ -94,7 +96,9 @@ def check(model_or_name=None, targets=("xnnpack",), *, fix: bool = False, profil
         t0 = time.perf_counter()
         model = copy.deepcopy(base)
         try:
+            converter_rewrites = [] if as_written else apply_target_rewrites(model, name)
             report = _check_one(name, model, x, profile, coreml_cache)
+            report.rewrites = converter_rewrites + report.rewrites
         except MobilekitError:
             raise
         except ImportError as e:
@@ -113,9 +117,7 @@ def _check_one(name: str, model, x, profile: bool, coreml_cache: dict) -> Target
     if name == "xnnpack":
         from converters.compat import xnnpack
         from converters.job import quiet
-        from mobilekit.models.rewrites import decompose_layer_norms
 
-        rewrites = ["decompose_layer_norms"] if decompose_layer_norms(model) else []  # as the converter does
         try:
             with quiet():
                 report = xnnpack.check(model, x, profile=profile)
@@ -123,7 +125,6 @@ def _check_one(name: str, model, x, profile: bool, coreml_cache: dict) -> Target
             from converters.compat.conversion import failure_report
 
             return failure_report(e, model, x, "xnnpack", "ExecuTorch XnnpackPartitioner")
-        report.rewrites = rewrites
         return report
     if name in COREML_TARGETS:
         from converters.compat import coreml

@@ -57,14 +57,17 @@ def _modules(paths: list[str], limit: int = 3) -> str:
 @click.option("--classes", type=int, help="Number of classes (zoo default otherwise).")
 @click.option("--fix", is_flag=True, help="Apply the compat rewrites first (Conv3d -> conv2d over shifted "
                                           "frames, TSM shift with cat/pad) and check the result.")
+@click.option("--as-written", is_flag=True, help="Skip the rewrites `mobilekit convert` applies per target "
+                                                 "(xnnpack: LayerNorm decomposition, conv3d -> conv2d; "
+                                                 "tflite: conv3d -> conv2d) and check the model as written.")
 @click.option("--profile", is_flag=True, help="xnnpack: run the .pte on this host with ETDump and print the "
                                               "Inspector's per-op p50, delegated or portable.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any target is not fully accelerated.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @click.option("--markdown", is_flag=True, help="With --model all: the support matrix as markdown.")
 @click.option("--out", type=click.Path(), help="With --model all: also write the matrix (markdown) here.")
-def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames, size, classes, fix, profile,
-              strict, as_json, markdown, out):
+def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames, size, classes, fix, as_written,
+              profile, strict, as_json, markdown, out):
     """Which ops of a model each target runs accelerated, which fall back, which cannot convert.
 
     \b
@@ -102,7 +105,7 @@ def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames,
 
         result = check(model_name, names, fix=fix, profile=profile, module=module_spec, checkpoint=checkpoint,
                        input_shape=shape, num_classes=classes, num_frames=frames, image_size=size,
-                       on_target=started)
+                       on_target=started, as_written=as_written)
         bar.update(1)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))

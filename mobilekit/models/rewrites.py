@@ -122,3 +122,21 @@ def rewrite_conv3d(model: nn.Module) -> int:
         elif type(module) is nn.BatchNorm3d:
             module.__class__ = BatchNorm3dAs2d
     return count
+
+
+# The rewrites `mobilekit convert` applies per target, in order; `mobilekit check` applies the
+# same ones so that it reports what the converter will produce.
+TARGET_REWRITES = {
+    # XNNPACK never delegates native_layer_norm, and neither it nor ExecuTorch's portable
+    # kernels have conv3d (a 3-D model lowers but fails at run time, error 0x12).
+    "xnnpack": (decompose_layer_norms, rewrite_conv3d),
+    # litert-torch 0.10 crashes the whole process (a segfault in libLiteRTCompilerMLIR) on a
+    # plain conv3d (x3d_xs, measured); the conv2d-sum form converts and validates.
+    "tflite": (rewrite_conv3d,),
+}
+
+
+def apply_target_rewrites(model: nn.Module, target: str) -> list[str]:
+    """Apply (in place) the rewrites `target` needs; returns the names of those that changed
+    something, for the manifest / check report."""
+    return [fn.__name__ for fn in TARGET_REWRITES.get(target, ()) if fn(model)]
