@@ -19,8 +19,9 @@ _TOOLS = {"coreml": ("coremltools",), "executorch": ("executorch",), "torchscrip
           "litert": ("litert-torch", "ai-edge-litert"), "onnx": ("onnx", "onnxscript", "onnxruntime")}
 
 
-def tool_versions(converter_module: str, delegate: str | None = None) -> dict[str, str]:
-    names = ["torch", "mobilekit", *_TOOLS.get(converter_module, ())]
+def tool_versions(converter_module: str, delegate: str | None = None, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of python, torch, mobilekit, the target's tools and any `extra` distributions."""
+    names = ["torch", "mobilekit", *_TOOLS.get(converter_module, ()), *extra]
     if delegate == "coreml":
         names.append("coremltools")
     versions = {"python": platform.python_version()}

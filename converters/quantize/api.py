@@ -227,9 +227,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     manifest.pop("created_at", None)
     if result.io is not None:  # integer I/O (LiteRT static int8): the app feeds int8
         manifest["input"] = {**manifest["input"], "dtype": result.io["inputs"][0]["dtype"]}
-    tools = tool_versions(tgt.module, tgt.delegate)
-    if sch.module in ("xnnpack", "tflite"):
-        tools.update(_versions("torchao"))  # PT2E lives in torchao
+    # PT2E (xnnpack, tflite int8) lives in torchao.
+    tools = tool_versions(tgt.module, tgt.delegate, extra=("torchao",) if sch.module in ("xnnpack", "tflite") else ())
     manifest.update(
         file=file.name, size_bytes=size_after, sha256=sha256_of(file), precision=sch.precision, tools=tools,
         quantization={"scheme": sch.name, "tool": sch.tool,
@@ -258,18 +257,6 @@ def _check_baseline(baseline: Artifact, tgt: Target, src: SourceModel) -> Artifa
                              f"{src.name} {src.input_shape} for {tgt.name}",
                              "pass the fp32 artifact of the same model, input and target, or none")
     return baseline
-
-
-def _versions(*dists: str) -> dict[str, str]:
-    import importlib.metadata
-
-    out = {}
-    for d in dists:
-        try:
-            out[d] = importlib.metadata.version(d)
-        except importlib.metadata.PackageNotFoundError:
-            out[d] = "not installed"
-    return out
 
 
 def _others(tgt: Target, sch: Scheme) -> list[str]:
