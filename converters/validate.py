@@ -8,7 +8,6 @@ median host latency at batch 1. The tolerance scales with the size of the logits
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
 import torch
@@ -54,16 +53,11 @@ def eager_outputs(model: torch.nn.Module, clips: list[np.ndarray]) -> list[list[
 
 
 def median_latency_ms(runtime: HostRuntime, clip: np.ndarray, runs: int, warmup: int = 2) -> float | None:
+    from mobilekit.bench.stats import timed_runs
+
     if runs <= 0:
         return None
-    for _ in range(warmup):
-        runtime.run(clip)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        runtime.run(clip)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return statistics.median(timed_runs(lambda: runtime.run(clip), runs, warmup))
 
 
 def compare(runtime: HostRuntime, clips: list[np.ndarray], expected: list[list[np.ndarray]],

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mobilekit.bench.memory import PeakMemory
-from mobilekit.bench.stats import summarize
+from mobilekit.bench.stats import summarize, timed_runs
 from mobilekit.errors import MobilekitError
 
 APP_NAME = "mobilekit-host"
@@ -143,13 +143,7 @@ def run_artifact(artifact_dir: str | Path, warmup: int = 10, iters: int = 100,
         t0 = time.perf_counter()
         runtime.run(x)
         first_ms = (time.perf_counter() - t0) * 1e3
-        for _ in range(warmup):
-            runtime.run(x)
-        times = []
-        for _ in range(iters):
-            t0 = time.perf_counter()
-            runtime.run(x)
-            times.append((time.perf_counter() - t0) * 1e3)
+        times = timed_runs(lambda: runtime.run(x), iters, warmup)
         report["results"] = {"load_ms": load_ms, "first_inference_ms": first_ms,
                              "latency_ms": summarize(times),
                              "latencies_ms": [round(t, 4) for t in times] if keep_latencies else None,

@@ -1,5 +1,6 @@
-"""Latency statistics, in one place for the desktop benchmark, the host runner and the
-collector: min / median / mean / p90 / std / max / trimmed mean of a list of samples.
+"""Latency statistics, in one place for the desktop benchmark, the host runner, the
+converters' validation and the collector: min / median / mean / p90 / std / max / trimmed
+mean of a list of samples, and the timed loop that produces them on a host runtime.
 
 Pure Python (no numpy import) so the collector can use it per request. Percentiles
 interpolate linearly between order statistics, as numpy's default does; std is the
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Sequence
+import time
+from typing import Callable, Sequence
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -53,3 +55,17 @@ def summarize(samples: Sequence[float]) -> dict[str, float]:
         "max": max(xs),
         "trimmed_mean": trimmed_mean(xs),
     }
+
+
+def timed_runs(fn: Callable[[], object], iters: int, warmup: int = 0) -> list[float]:
+    """Call `fn` `warmup` times untimed, then `iters` times, returning each call's wall time in
+    ms (perf_counter). For host runtimes, whose calls return only when the work is done."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
