@@ -114,8 +114,12 @@ public final class Manifest {
     return new File(artifactDir, file);
   }
 
-  private static String str(Map<String, Object> m, String key, boolean required)
-      throws ManifestException {
+  /**
+   * Field {@code key} of {@code m} as a {@code type} ({@code what} names it in the error); null
+   * when absent and not {@code required}.
+   */
+  private static <T> T field(Map<String, Object> m, String key, Class<T> type, String what,
+      boolean required) throws ManifestException {
     Object v = m.get(key);
     if (v == null) {
       if (required) {
@@ -123,37 +127,25 @@ public final class Manifest {
       }
       return null;
     }
-    if (!(v instanceof String)) {
-      throw new ManifestException("manifest field " + key + " must be a string, got " + v);
+    if (!type.isInstance(v)) {
+      throw new ManifestException("manifest field " + key + " must be " + what + ", got " + v);
     }
-    return (String) v;
+    return type.cast(v);
+  }
+
+  private static String str(Map<String, Object> m, String key, boolean required)
+      throws ManifestException {
+    return field(m, key, String.class, "a string", required);
   }
 
   private static Number num(Map<String, Object> m, String key) throws ManifestException {
-    Object v = m.get(key);
-    if (v == null) {
-      throw missing(key);
-    }
-    if (!(v instanceof Number)) {
-      throw new ManifestException("manifest field " + key + " must be a number, got " + v);
-    }
-    return (Number) v;
+    return field(m, key, Number.class, "a number", true);
   }
 
   @SuppressWarnings("unchecked")
   private static Map<String, Object> obj(Map<String, Object> m, String key, boolean required)
       throws ManifestException {
-    Object v = m.get(key);
-    if (v == null) {
-      if (required) {
-        throw missing(key);
-      }
-      return null;
-    }
-    if (!(v instanceof Map)) {
-      throw new ManifestException("manifest field " + key + " must be an object");
-    }
-    return (Map<String, Object>) v;
+    return (Map<String, Object>) field(m, key, Map.class, "an object", required);
   }
 
   private static List<?> list(Map<String, Object> m, String key) throws ManifestException {
