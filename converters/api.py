@@ -22,6 +22,7 @@ from converters.manifest import (MANIFEST_NAME, build_manifest, sha256_of, size_
 from converters.source import INPUT_NAME, SourceModel, prepare_for_export, resolve_model
 from converters.targets import TARGETS, Target, get_target
 from mobilekit.errors import MobilekitError
+from mobilekit.models.rewrites import apply_target_rewrites
 
 DEFAULT_OUT_ROOT = Path("artifacts")
 
@@ -155,8 +156,11 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
     converter = importlib.import_module(f"converters.{tgt.module}")
     t0, cpu0 = time.perf_counter(), time.process_time()
     try:
+        # Numerically identical rewrites the target needs (TARGET_REWRITES), on the job's copy.
+        rewrites = apply_target_rewrites(job.model, tgt.name)
         with quiet():
             extras = converter.convert(job)
+        extras["rewrites"] = rewrites + extras.get("rewrites", [])
         seconds = time.perf_counter() - t0
         (folder / MANIFEST_NAME).unlink(missing_ok=True)  # it described the file being replaced
         move_into_place(job.path, file)

@@ -11,7 +11,6 @@ from collections import Counter
 import torch
 
 from converters.job import ConversionJob
-from mobilekit.models.rewrites import apply_target_rewrites
 
 
 def _partitioner(job: ConversionJob):
@@ -49,9 +48,7 @@ def delegation_summary(graph_module) -> dict:
 def convert(job: ConversionJob) -> dict:
     from executorch.exir import to_edge_transform_and_lower
 
-    rewrites, notes = [], []
-    if job.target.delegate == "xnnpack":
-        rewrites += apply_target_rewrites(job.model, "xnnpack")
+    notes = []
     with torch.no_grad():
         exported = torch.export.export(job.model, (job.example_input,))
     # Not constant_prop_pass: it folds weight-only ops (Swin's index gather, MViT's reshaped
@@ -63,4 +60,4 @@ def convert(job: ConversionJob) -> dict:
         notes.append("left to portable kernels: " + ", ".join(
             f"{op} x{n}" for op, n in delegation["non_delegated_ops"].items()))
     job.path.write_bytes(edge.to_executorch().buffer)
-    return {"rewrites": rewrites, "notes": notes, "delegation": delegation}
+    return {"notes": notes, "delegation": delegation}

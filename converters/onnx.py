@@ -13,4 +13,4 @@ def convert(job: ConversionJob) -> dict:
                                     input_names=[job.input_name], output_names=job.output_names,
                                     external_data=False)
     program.save(str(job.path), external_data=False)
-    return {"rewrites": [], "notes": [], "opset": program.model.opset_imports.get("", None)}
+    return {"notes": [], "opset": program.model.opset_imports.get("", None)}

@@ -180,3 +180,21 @@ def test_linear_attention_runs_in_fp32_under_autocast():
         out = mla.attention(qkv.bfloat16())
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, relu_linear_attention(qkv.bfloat16().float(), 16))
+
+
+@pytest.mark.parametrize("num_frames", [None, 2])
+def test_linear_attention_is_fully_delegated_on_xnnpack(num_frames):
+    """Every op of LiteMLA (per frame, and over a clip's frames) goes to XNNPACK. Multiplying by
+    the int head dim used to leave an int64 constant + a cast to float in the edge graph
+    (dim_order_ops._to_dim_order_copy), which XNNPACK does not delegate."""
+    from converters.compat.xnnpack import lower
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    torch.manual_seed(0)
+    mla = LiteMLA(32, 32, dim=16).eval()
+    mla.num_frames = num_frames
+    edge, _ = lower(mla, torch.randn(2, 32, 4, 4))
+    info = get_delegation_info(edge.exported_program().graph_module)
+    left = {op: b.non_delegated for op, b in info.delegation_by_operator.items()
+            if b.non_delegated and op != "getitem"}
+    assert left == {} and info.num_delegated_subgraphs == 1

@@ -161,3 +161,11 @@ def test_torchrun_trains_with_ddp_on_two_cpu_processes(tmp_path):
     assert record["step"] == 2  # 8 clips / (2 processes x 2 clips x 1 accumulation) per step
     _, meta = load_model_from_checkpoint(out / "last.pt")
     assert meta["epoch"] == 1
+
+
+def test_warmup_ramps_the_learning_rate_linearly(tmp_path):
+    # 2 optimizer steps of a 4-step warm-up: the lr applied last is 2/4 of --lr.
+    cfg = tiny_config(tmp_path, lr=1e-3, warmup_steps=4, train_samples=4, batch_size=2, effective_batch=2)
+    summary = fit(cfg)
+    assert summary["steps"] == 2
+    assert summary["history"][0]["lr"] == pytest.approx(1e-3 * 2 / 4)

@@ -33,6 +33,7 @@ from converters.quantize.schemes import Scheme, get_scheme
 from converters.source import INPUT_NAME, SourceModel, prepare_for_export, resolve_model
 from converters.targets import Target, get_target
 from mobilekit.errors import MobilekitError
+from mobilekit.models.rewrites import apply_target_rewrites
 
 
 class QuantizationFailed(MobilekitError):
@@ -191,6 +192,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
         quantizer = importlib.import_module(f"converters.quantize.{sch.module}")
         t0 = time.perf_counter()
         try:
+            # The same numerically identical rewrites as the fp32 conversion (TARGET_REWRITES).
+            apply_target_rewrites(job.model, tgt.name)
             with quiet():
                 result: QuantResult = quantizer.quantize(job)
         except MobilekitError:

@@ -13,7 +13,6 @@ import torch
 
 from converters.quantize.job import QuantJob, QuantResult
 from converters.quantize.pt2e import quantize_pt2e
-from mobilekit.models.rewrites import decompose_layer_norms
 
 
 def xnnpack_quantizer(scheme: str):
@@ -38,8 +37,6 @@ def quantize(job: QuantJob) -> QuantResult:
     from converters.executorch import delegation_summary
 
     notes = []
-    # As in the fp32 converter: XNNPACK never delegates native_layer_norm.
-    decompose_layer_norms(job.model)
     quantized = quantize_pt2e(job.model, job.example_input, xnnpack_quantizer(job.scheme.name), job.calibration)
     if job.scheme.name == "int8-dynamic":
         notes.append("dynamic int8 on Linear layers only; convolutions stay fp32 (whole-model dynamic "

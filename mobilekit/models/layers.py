@@ -159,6 +159,16 @@ def first_token(z: torch.Tensor) -> torch.Tensor:
     return z[:, :1].reshape(z.shape[0], z.shape[2])
 
 
+def sinusoidal_embedding(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """The fixed sin/cos positional encoding of Vaswani et al. (2017): (N,) positions -> (N, dim)."""
+    freq = torch.exp(-torch.log(torch.tensor(10000.0)) * torch.arange(0, dim, 2).float() / dim)
+    angle = positions.float()[:, None] * freq
+    pe = torch.zeros(len(positions), dim)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : dim // 2])
+    return pe
+
+
 def init_token(*shape: int) -> nn.Parameter:
     """A learnable token / positional embedding, truncated-normal std 0.02 as in ViT."""
     p = nn.Parameter(torch.zeros(*shape))

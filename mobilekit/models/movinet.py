@@ -22,8 +22,9 @@ are explicit inputs and outputs so the step exports as a plain graph:
   head_sum (B, C)                       running sum of the classifier's per-frame averages
 in `model.state_names` order (the card lists names and shapes at the default size).
 `model.init_state(batch)` gives the zero state of a fresh stream. Called without state,
-the streaming model runs the clip frame by frame from a fresh state and returns logits
-only (what generic callers, exports of a whole clip and FLOP counts expect).
+the streaming model returns logits only, those of a fresh stream after the clip's last
+frame, computed in the (identical) causal whole-clip form (what generic callers, exports
+of a whole clip and FLOP counts expect).
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ class CausalMean(nn.Module):
 
     At the clip length the model was built for, this is a Linear over time with a constant
     lower-triangular averaging matrix, which XNNPACK delegates (cumsum and arange it does
-    not); other lengths fall back to cumsum."""
+    not); other lengths fall back to cumsum. One frame (the streaming models' clip) is the
+    identity, returned as is: the 1x1 Linear there makes litert-torch 0.10 emit a tfl.batch_matmul
+    of rank 4-5 that its verifier rejects ("found invalid output rank, expected 3")."""
 
     def __init__(self, num_frames: int):
         super().__init__()
@@ -115,6 +118,8 @@ class CausalMean(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t = x.shape[:3]
+        if t == 1:   # the average over frame 0 alone, exactly (x * 1 / 1)
+            return x
         if t == self.weight.shape[0]:
             return F.linear(x.reshape(b, c, t), self.weight).reshape(b, c, t, 1, 1)
         return causal_mean(x)
@@ -213,9 +218,10 @@ class MoViNetBlock(nn.Module):
 
 class MoViNet(nn.Module):
     def __init__(self, arch: str, num_classes, num_frames: int, image_size: int,
-                 streaming: bool = False, dropout: float = 0.2):
+                 streaming: bool = False, dropout: float = 0.2, stages: list | None = None):
         super().__init__()
-        cfg = ARCHS[arch]
+        # `stages` replaces the arch's stage table (same format as ARCHS; smaller variants, tests).
+        cfg = ARCHS[arch] if stages is None else dict(ARCHS[arch], stages=[tuple(s) for s in stages])
         self.arch, self.streaming, self.image_size = arch, streaming, image_size
         self.num_frames = num_frames
         self.stem = CausalConvBN(3, cfg["stem"], 1, 3, stride=2)
@@ -268,17 +274,19 @@ class MoViNet(nn.Module):
         if video.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(f"this streaming model was built for {self.image_size}x{self.image_size} frames, "
                              f"got {tuple(video.shape[-2:])}; create it with image_size={video.shape[-1]}")
-        explicit = len(state) > 0
-        if not explicit:
-            state = self.init_state(video.shape[0], video.device, video.dtype)
+        if not state:
+            # From a fresh (zero) state, the stream's logits after the last frame are the
+            # causal whole-clip model's: zero frames in front of each temporal conv are its
+            # causal padding, and the running sums over frames 0..t are its cumulative means.
+            # The clip form exports without zero-state constants (aten.full, which XNNPACK
+            # does not take) or per-frame loops.
+            return self._clip(video)
         if len(state) != len(self.state_names):
             raise ValueError(f"expected {len(self.state_names)} state tensors ({', '.join(self.state_names[:3])}, "
                              f"...), got {len(state)}; start from model.init_state()")
         current = dict(zip(self.state_names, state))
         for t in range(video.shape[1]):
             logits, current = self._step(video[:, t:t + 1], current)
-        if not explicit:
-            return logits
         return (logits, *(current[n] for n in self.state_names))
 
 

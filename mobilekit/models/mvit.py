@@ -16,7 +16,10 @@ paper reports 26.1M parameters for it. We take MViT-B-16x4's recipe with stage d
 
 Export notes: the 3-D convolutions (stem, pooling) keep their Conv3d parameters but run as
 conv2d over stacked time taps (`conv3d_frames`: ExecuTorch has no conv3d kernel); the
-max-pooled residual has a temporal kernel of 1, so it is a 2-D max pool over frames.
+max-pooled residual has a temporal kernel of 1, so it is a 2-D max pool over frames. The
+conv2d kernel is the Conv3d weight reshaped; `FramesConv3d.freeze_for_export` (called by the
+converters on their copy) stores it as a buffer, since XNNPACK delegates a conv only when its
+weight is a constant, not a view of one.
 """
 
 from __future__ import annotations
@@ -62,9 +65,32 @@ def conv3d_frames(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
             tap = tap.reshape(n, t_out, st, c, h * w)[:, :, :1]
         taps.append(tap.reshape(n * t_out, c, 1, h * w))
     stacked = torch.cat(taps, dim=2).reshape(n * t_out, c * kt, h, w)
-    weight = conv.weight.reshape(conv.out_channels, -1, *conv.kernel_size[1:])
+    weight = getattr(conv, "frames_weight", None)       # FramesConv3d, frozen for export
+    if weight is None:
+        weight = frames_kernel(conv)
     y = F.conv2d(stacked, weight, conv.bias, conv.stride[1:], conv.padding[1:], groups=conv.groups)
     return y.reshape(n, t_out, *y.shape[1:])
+
+
+def frames_kernel(conv: nn.Conv3d) -> torch.Tensor:
+    """The (O, C/groups, kt, kh, kw) Conv3d weight as the (O, C/groups * kt, kh, kw) conv2d
+    kernel `conv3d_frames` uses (a reshape: channel-major, tap-minor)."""
+    return conv.weight.reshape(conv.out_channels, -1, *conv.kernel_size[1:])
+
+
+class FramesConv3d(nn.Conv3d):
+    """An nn.Conv3d (same parameters and state-dict keys, same forward) that MViT applies
+    to frames through `conv3d_frames`. `freeze_for_export()` stores the conv2d kernel
+    (`frames_kernel`, the weight reshaped) as the non-persistent buffer `frames_weight`,
+    numerically identical: XNNPACK delegates a conv2d only when its weight is a constant,
+    and a reshape of the parameter in forward is not one ("Expected weight to be a static
+    param"). The converters call it on their private copy (rewrites.freeze_weight_derived);
+    call it again after changing `weight`. Not an nn.Conv3d by type, so rewrite_conv3d
+    (which would add per-tap kernels this module never uses) leaves it alone."""
+
+    def freeze_for_export(self) -> None:
+        with torch.no_grad():
+            self.register_buffer("frames_weight", frames_kernel(self).detach().clone(), persistent=False)
 
 
 class PoolingAttention(nn.Module):
@@ -88,7 +114,7 @@ class PoolingAttention(nn.Module):
         def pool(stride):
             # The reference skips query pooling when there is nothing to pool (stride 1);
             # keys and values are always pooled (kernel 3x3x3, even at stride 1).
-            return nn.Conv3d(hd, hd, kernel, stride, pad, groups=hd, bias=False)
+            return FramesConv3d(hd, hd, kernel, stride, pad, groups=hd, bias=False)
 
         self.pool_q = pool(stride_q) if stride_q != (1, 1, 1) else None
         self.norm_q = nn.LayerNorm(hd, eps=MVIT_EPS) if self.pool_q is not None else None
@@ -182,7 +208,7 @@ class MViT(nn.Module):
                  stage_depths=(1, 2, 5, 2), kv_stride: Size3 = (1, 8, 8), head_dropout: float = 0.5):
         super().__init__()
         self.patch_embed = nn.Module()
-        self.patch_embed.proj = nn.Conv3d(3, embed_dim, (3, 7, 7), (2, 4, 4), (1, 3, 3))
+        self.patch_embed.proj = FramesConv3d(3, embed_dim, (3, 7, 7), (2, 4, 4), (1, 3, 3))
         thw = (conv_out(num_frames, 3, 2, 1), conv_out(image_size, 7, 4, 3), conv_out(image_size, 7, 4, 3))
         self.cls_token = init_token(1, 1, embed_dim)
         self.pos_embed_spatial = init_token(1, thw[1] * thw[2], embed_dim)

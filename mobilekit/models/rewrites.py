@@ -86,8 +86,9 @@ class Conv3dAsConv2d(nn.Conv3d):
             start = i * dt
             # A slice over all frames would lower to alias_copy, which XNNPACK does not take.
             tap = frames if start == 0 and t_out * st == frames.shape[1] else frames[:, start:start + t_out * st]
-            if st > 1:  # every st-th frame: (B, T', st, ...) -> first of each group
-                tap = tap.reshape(b, t_out, st, c, h, w)[:, :, :1]
+            if st > 1:  # every st-th frame: (B, T', st*C, H, W) -> the first C channels of each group;
+                # rank 5 at most, since Core ML refuses rank-6 tensors
+                tap = tap.reshape(b, t_out, st * c, h, w)[:, :, :c]
             y = F.conv2d(tap.reshape(b * t_out, c, h, w), self._tap(i),
                          self.bias if i == 0 else None, self.stride[1:], self.padding[1:],
                          self.dilation[1:], self.groups)
@@ -124,15 +125,41 @@ def rewrite_conv3d(model: nn.Module) -> int:
     return count
 
 
+def freeze_weight_derived(model: nn.Module) -> int:
+    """Call `freeze_for_export()` (in place) on every submodule that defines it. Returns the count.
+
+    Some layers compute a tensor from weights alone in forward (Swin's relative-position bias
+    gathered from its table, kernels reshaped per temporal tap). The result is the same for
+    every input, but the gather / reshape ops it leaves in the graph are not delegated (XNNPACK)
+    or fall to the CPU (Core ML). A module's `freeze_for_export()` precomputes such a tensor once
+    into a buffer, numerically identical; it is applied to the converter's private copy only,
+    since a frozen module no longer trains the weights behind it. Two rules learnt the hard way:
+    make the buffer contiguous (ExecuTorch serialises a permuted view in a layout XNNPACK rejects
+    at run time), and drop buffers the frozen forward no longer reads (ExecuTorch writes unused
+    buffers into the .pte).
+    """
+    count = 0
+    for module in model.modules():
+        freeze = getattr(module, "freeze_for_export", None)
+        if callable(freeze):
+            freeze()
+            count += 1
+    return count
+
+
 # The rewrites `mobilekit convert` applies per target, in order; `mobilekit check` applies the
 # same ones so that it reports what the converter will produce.
 TARGET_REWRITES = {
     # XNNPACK never delegates native_layer_norm, and neither it nor ExecuTorch's portable
     # kernels have conv3d (a 3-D model lowers but fails at run time, error 0x12).
-    "xnnpack": (decompose_layer_norms, rewrite_conv3d),
+    "xnnpack": (freeze_weight_derived, decompose_layer_norms, rewrite_conv3d),
     # litert-torch 0.10 crashes the whole process (a segfault in libLiteRTCompilerMLIR) on a
     # plain conv3d (x3d_xs, measured); the conv2d-sum form converts and validates.
-    "tflite": (rewrite_conv3d,),
+    "tflite": (freeze_weight_derived, rewrite_conv3d),
+    # The Neural Engine runs no 3-D convolution (see converters/compat/coreml.py); the
+    # conv2d-sum form keeps it there. Core ML's GPU and CPU take conv3d natively.
+    "ane": (freeze_weight_derived, rewrite_conv3d),
+    **{name: (freeze_weight_derived,) for name in ("coreml-gpu", "coreml-cpu", "et-coreml", "ptl", "onnx")},
 }
 
 

@@ -6,11 +6,17 @@ not mobile compatible; this one exports with static shapes:
 - shifted windows are a cyclic shift written as two slices + cat (what torch.roll computes;
   slices and cat delegate on XNNPACK) with the shifted-window attention mask precomputed
   per block as a buffer;
-- window partition / reverse and patch merging are reshape + permute of at most 6 dims
-  (XNNPACK's limit), never strided slicing or in-place writes;
+- window partition / reverse and patch merging are reshapes + 4-D permutes (XNNPACK takes up
+  to 6 dims, but coremltools lowers a rank-6 transpose to shapes the ANE refuses), never
+  strided slicing or in-place writes;
 - the relative position bias is a gather from the learned table with a static index buffer;
+  for export, `freeze_for_export()` (mobilekit.models.rewrites.freeze_weight_derived, applied
+  to the converter's copy) precomputes it as a constant (1, heads, N, N) buffer: no index /
+  unsqueeze ops are left for XNNPACK;
 - the 2x4x4 patch embedding keeps its Conv3d parameter but runs as a conv2d over frame
-  pairs stacked along channels (ExecuTorch has no conv3d kernel).
+  pairs stacked along channels (ExecuTorch has no conv3d kernel); `freeze_for_export()`
+  stores that conv2d's kernel as a buffer, since XNNPACK only delegates a convolution whose
+  weight is a constant (a reshape of the parameter in forward is an op, not a constant).
 
 Sizes that do not divide: as in the reference, a window dimension larger than the feature
 map shrinks to it (and is not shifted), and feature maps are zero-padded up to a multiple of
@@ -53,17 +59,27 @@ def cyclic_shift(x: torch.Tensor, shifts: Size3, dims: Size3 = (1, 2, 3)) -> tor
 
 
 def window_partition(x: torch.Tensor, ws: Size3) -> torch.Tensor:
-    """(B, D, H, W, C) -> (B*nW, wd*wh*ww, C), windows in (b, d, h, w) order."""
+    """(B, D, H, W, C) -> (B*nW, wd*wh*ww, C), windows in (b, d, h, w) order.
+
+    Two 4-D permutes, not one 6-D one: coremltools splits a rank-6 transpose into flat
+    (1, 1, 1, H*W*C) reshapes/transposes with a dimension over the ANE's 16384 (they run on
+    the CPU), and XNNPACK takes either."""
     b, d, h, w, c = x.shape
-    x = x.reshape(b * (d // ws[0]), ws[0], h // ws[1], ws[1], w // ws[2], ws[2] * c)
-    return x.permute(0, 2, 4, 1, 3, 5).reshape(-1, ws[0] * ws[1] * ws[2], c)
+    bd, nh, nw = b * (d // ws[0]), h // ws[1], w // ws[2]
+    # (bd, wd*H, nW, ww*C) -> (bd, nW, wd*H, ww*C): the w-windows out front.
+    x = x.reshape(bd, ws[0] * h, nw, ws[2] * c).permute(0, 2, 1, 3)
+    # (bd, nW*wd, nH, wh*ww*C) -> (bd, nH, nW*wd, wh*ww*C): then the h-windows.
+    x = x.reshape(bd, nw * ws[0], nh, ws[1] * ws[2] * c).permute(0, 2, 1, 3)
+    return x.reshape(-1, ws[0] * ws[1] * ws[2], c)
 
 
 def window_reverse(windows: torch.Tensor, ws: Size3, shape: tuple[int, ...]) -> torch.Tensor:
     """Inverse of window_partition back to `shape` = (B, D, H, W, C)."""
     b, d, h, w, c = shape
-    x = windows.reshape(b * (d // ws[0]), h // ws[1], w // ws[2], ws[0], ws[1], ws[2] * c)
-    return x.permute(0, 3, 1, 4, 2, 5).reshape(b, d, h, w, c)
+    bd, nh, nw = b * (d // ws[0]), h // ws[1], w // ws[2]
+    x = windows.reshape(bd, nh, nw * ws[0], ws[1] * ws[2] * c).permute(0, 2, 1, 3)
+    x = x.reshape(bd, nw, ws[0] * h, ws[2] * c).permute(0, 2, 1, 3)
+    return x.reshape(b, d, h, w, c)
 
 
 def shifted_window_mask(padded: Size3, ws: Size3, ss: Size3) -> torch.Tensor:
@@ -92,16 +108,30 @@ def relative_position_index(ws: Size3, table_window: Size3) -> torch.Tensor:
 
 
 class WindowAttention3D(Attention):
-    """Attention inside 3D windows with a learned relative position bias."""
+    """Attention inside 3D windows with a learned relative position bias.
 
-    def __init__(self, dim: int, num_heads: int, table_window: Size3, ws: Size3):
+    `mask` (nW, N, N), the shifted-window mask of the block, is kept here as a non-persistent
+    (nW, 1, N, N) buffer `window_mask`: already 4-D, so no unsqueeze is left in the graph.
+
+    `freeze_for_export()` precomputes the position bias gathered from the table. The mask is
+    not folded into it: (nW*h, N, N) would be h times the mask's size (hundreds of MB of
+    constants at 16x224x224), and bias + mask at run time is one broadcast add."""
+
+    def __init__(self, dim: int, num_heads: int, table_window: Size3, ws: Size3,
+                 mask: torch.Tensor | None = None):
         super().__init__(dim, num_heads, qkv_bias=True)
         size = (2 * table_window[0] - 1) * (2 * table_window[1] - 1) * (2 * table_window[2] - 1)
         self.relative_position_bias_table = nn.Parameter(torch.zeros(size, num_heads))
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        self.ws, self.table_window = tuple(ws), tuple(table_window)
         # Static index buffer: the gather's positions are fixed at build time.
         self.register_buffer("relative_position_index",
                              relative_position_index(ws, table_window).reshape(-1), persistent=False)
+        # No None buffers: torch.export (2.x, here) raised IndexError on a module holding them.
+        if mask is None:
+            self.window_mask = None
+        else:
+            self.register_buffer("window_mask", mask.unsqueeze(1).contiguous(), persistent=False)
         self.window_tokens = ws[0] * ws[1] * ws[2]
 
     def position_bias(self) -> torch.Tensor:
@@ -109,16 +139,45 @@ class WindowAttention3D(Attention):
         bias = self.relative_position_bias_table[self.relative_position_index]   # (N*N, h)
         return bias.reshape(n, n, self.num_heads).permute(2, 0, 1)               # (h, N, N)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    @property
+    def frozen(self) -> bool:
+        """Whether freeze_for_export() stored the position bias (buffer `frozen_bias`)."""
+        return "frozen_bias" in self._buffers
+
+    def freeze_for_export(self) -> None:
+        """Precompute position_bias() into a `frozen_bias` buffer (1, h, N, N): forward then
+        adds a constant with the same numbers (bit-identical outputs) instead of gathering from
+        the table (aten.index + unsqueeze: weight-only work XNNPACK does not delegate). The
+        index buffer is dropped (ExecuTorch serializes unused buffers into the program). Only
+        for an export copy: the table no longer trains; unfreeze() goes back."""
+        if self.frozen:
+            return
+        with torch.no_grad():
+            # Contiguous: the bias is a permuted view and clone() would keep its strides;
+            # ExecuTorch then serializes the constant with a permuted dim order, which XNNPACK
+            # rejects at run time ("Propagating input shapes failed", error 0x1).
+            bias = self.position_bias().unsqueeze(0).detach().clone(memory_format=torch.contiguous_format)
+        del self._buffers["relative_position_index"]
+        self.register_buffer("frozen_bias", bias, persistent=False)
+
+    def unfreeze(self) -> None:
+        if not self.frozen:
+            return
+        del self._buffers["frozen_bias"]
+        index = relative_position_index(self.ws, self.table_window).reshape(-1)
+        self.register_buffer("relative_position_index", index.to(self.relative_position_bias_table.device),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         bw, n, c = x.shape
         qkv = self.qkv(x)
         q = self._heads(qkv[..., :c], bw, n) * self.scale
         k = self._heads(qkv[..., c:2 * c], bw, n)
         v = self._heads(qkv[..., 2 * c:], bw, n)
         # Bias (+ mask) per (window, head), added in 4-D so nothing broadcasts in a matmul.
-        bias = self.position_bias().unsqueeze(0)                                 # (1, h, N, N)
-        if mask is not None:
-            bias = bias + mask.unsqueeze(1)                                      # (nW, h, N, N)
+        bias = self.frozen_bias if self.frozen else self.position_bias().unsqueeze(0)  # (1, h, N, N)
+        if self.window_mask is not None:
+            bias = bias + self.window_mask                                       # (nW, h, N, N)
         groups = bias.shape[0] * self.num_heads
         attn = torch.bmm(q, k.transpose(1, 2)).reshape(-1, groups, n, n) + bias.reshape(1, groups, n, n)
         attn = self.attn_drop(attn.reshape(bw * self.num_heads, n, n).softmax(dim=-1))
@@ -134,12 +193,17 @@ class SwinBlock3D(nn.Module):
         self.grid = grid
         self.ws, self.ss = effective_window(grid, window, shift)
         self.padded = tuple(math.ceil(g / w) * w for g, w in zip(grid, self.ws))
+        mask = shifted_window_mask(self.padded, self.ws, self.ss) if any(self.ss) else None
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention3D(dim, num_heads, window, self.ws)
+        self.attn = WindowAttention3D(dim, num_heads, window, self.ws, mask)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
-        mask = shifted_window_mask(self.padded, self.ws, self.ss) if any(self.ss) else None
-        self.register_buffer("attn_mask", mask, persistent=False)
+
+    @property
+    def attn_mask(self) -> torch.Tensor | None:
+        """The shifted-window mask (nW, N, N), None for a block that does not shift."""
+        mask = self.attn.window_mask
+        return None if mask is None else mask[:, 0]
 
     def attend(self, x: torch.Tensor) -> torch.Tensor:
         b, d, h, w, c = x.shape
@@ -149,7 +213,7 @@ class SwinBlock3D(nn.Module):
         if any(self.ss):
             x = cyclic_shift(x, tuple(-s for s in self.ss))
         shape = x.shape
-        x = window_reverse(self.attn(window_partition(x, self.ws), self.attn_mask), self.ws, shape)
+        x = window_reverse(self.attn(window_partition(x, self.ws)), self.ws, shape)
         if any(self.ss):
             x = cyclic_shift(x, self.ss)
         if pd or ph or pw:
@@ -174,8 +238,9 @@ class PatchMerging(nn.Module):
         if h % 2 or w % 2:
             x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
             h, w = h + h % 2, w + w % 2
-        # Channel order of the reference's cat([x00, x10, x01, x11]): w-phase major.
-        x = x.reshape(b * d, h // 2, 2, w // 2, 2, c).permute(0, 1, 3, 4, 2, 5)
+        # Channel order of the reference's cat([x00, x10, x01, x11]): w-phase major. A 4-D
+        # permute (rows of h-phase pairs: (.., 2, W, C) -> (.., W, 2, C)), not a 6-D one.
+        x = x.reshape(b * d * (h // 2), 2, w, c).permute(0, 2, 1, 3)
         return self.reduction(self.norm(x.reshape(b, d, h // 2, w // 2, 4 * c)))
 
 
@@ -193,12 +258,43 @@ class SwinStage(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
 
+class PatchConv3d(nn.Conv3d):
+    """The patch embedding's Conv3d (kernel == stride), a plain nn.Conv3d. PatchEmbed3D never
+    calls it (it runs one conv2d over stacked frames); the subclass keeps rewrite_conv3d, which
+    swaps exact nn.Conv3d modules, from adding per-tap kernel buffers nothing uses (ExecuTorch
+    serializes unused buffers into the program)."""
+
+
 class PatchEmbed3D(nn.Module):
     def __init__(self, patch: Size3, dim: int):
         super().__init__()
         self.patch = patch
-        self.proj = nn.Conv3d(3, dim, patch, patch)
+        self.proj = PatchConv3d(3, dim, patch, patch)
         self.norm = nn.LayerNorm(dim)
+
+    def conv2d_weight(self) -> torch.Tensor:
+        """The Conv3d kernel (O, C, kt, kh, kw) as a conv2d kernel over kt frames stacked along
+        channels (channel-major, tap-minor): a reshape, no copy of data."""
+        w = self.proj.weight
+        return w.reshape(w.shape[0], w.shape[1] * w.shape[2], w.shape[3], w.shape[4])
+
+    @property
+    def frozen(self) -> bool:
+        """Whether freeze_for_export() stored the conv2d kernel (buffer `frozen_weight`)."""
+        return "frozen_weight" in self._buffers
+
+    def freeze_for_export(self) -> None:
+        """Store conv2d_weight() as a `frozen_weight` buffer (the same numbers). XNNPACK
+        delegates a convolution only when its weight is a static parameter/buffer, and the
+        reshape of proj.weight in forward is an op (the partitioner: "Expected weight to be a
+        static param"), so the patch embedding would run as a portable conv. Only for an export
+        copy (unfreeze() goes back)."""
+        with torch.no_grad():
+            weight = self.conv2d_weight().detach().clone(memory_format=torch.contiguous_format)
+        self.register_buffer("frozen_weight", weight, persistent=False)
+
+    def unfreeze(self) -> None:
+        self._buffers.pop("frozen_weight", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) -> (B, D, H', W', C).
@@ -214,7 +310,7 @@ class PatchEmbed3D(nn.Module):
             t, h, w = t + pads[0], h + pads[1], w + pads[2]
         d = t // kt
         x = x.reshape(b * d, kt, c, h, w).transpose(1, 2).reshape(b * d, c * kt, h, w)
-        weight = self.proj.weight.reshape(self.proj.out_channels, c * kt, kh, kw)
+        weight = self.frozen_weight if self.frozen else self.conv2d_weight()
         x = F.conv2d(x, weight, self.proj.bias, (kh, kw))                # (B*D, C, H', W')
         x = x.reshape(b, d, x.shape[1], -1).transpose(2, 3)
         return self.norm(x.reshape(b, d, h // kh, w // kw, -1))

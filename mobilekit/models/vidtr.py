@@ -17,8 +17,11 @@ topK_std pooling (Eq. 9-11): of the T' frame rows of the temporal attention matr
 `keep` rows with the highest standard deviation (strongly localised attention), in temporal
 order; the cls row is always kept. Selection is per head and per spatial location, and the
 residual stream, q and k follow the same selection (as the reference code does). `keep` is a
-Python int, so the two topk and the gather have static shapes and export; `use_selection(model,
-"onehot")` swaps them for comparisons + bmm (same rows) for targets without topk.
+Python int, so every shape is static. The kept rows are picked with a 0/1 selection matrix and
+a bmm, the matrix built from 4-D means, clamp/ceil steps and constant-weight linears only
+(`topk_std_selection`): XNNPACK delegates all of it (it has no topk, gather, var or comparison
+kernel), Core ML converts it, and LiteRT runs it (it cannot load topk, lowered to a StableHLO
+sort). `use_selection(model, "topk")` swaps in the textbook two topk + gather (same rows).
 
 Choices of ours, recorded in the cards:
 - the learnable positional embedding over the (T+1) x (N+1) grid is added once to the
@@ -41,40 +44,85 @@ from mobilekit.models.layers import Attention, ClassificationHeads, Mlp, init_to
 from mobilekit.models.registry import register_model
 
 
+def row_scores(rows: torch.Tensor) -> torch.Tensor:
+    """The topK_std ranking score of each row of `rows` (G, R, K): its variance over dim 2 (the
+    mean of squared deviations) -> (G, R).
+
+    std is a monotonic function of this variance (and the reference's unbiased std a constant
+    multiple), so the ranking is the std's. Written as 4-D keepdim means over dims (2, 3),
+    the one mean XNNPACK delegates (global average pooling); aten.var / std have no XNNPACK
+    kernel."""
+    g, r, k = rows.shape
+    x = rows.reshape(g, r, k, 1)
+    d = x - x.mean((2, 3), keepdim=True)
+    return (d * d).mean((2, 3), keepdim=True).reshape(g, r)
+
+
 def topk_std_rows(rows: torch.Tensor, keep: int) -> torch.Tensor:
     """Indices (along dim 1) of the `keep` rows of `rows` (G, R, K) with the highest standard
     deviation over dim 2, in row (temporal) order -> (G, keep) int64. Of rows tied at the
     threshold, the earliest are kept.
 
     Written with two topk and no sort: ExecuTorch's portable kernels have no sort, and LiteRT
-    cannot lower a sort of int64 indices. The first topk finds the threshold; the second
-    ranks the selected rows by position (score R - position, unselected rows score <= 0).
-    The reference uses the unbiased std; the choice does not change the ranking."""
-    std = rows.std(dim=-1)                                              # (G, R)
+    cannot lower a sort of int64 indices. The first topk finds the threshold (the smallest
+    of the `keep` highest scores: amin, not a slice, which at keep=1 would be a full-range
+    slice that exports as aten.alias, an op Core ML cannot convert); the second ranks the
+    selected rows by position (score R - position, unselected rows score <= 0)."""
+    std = row_scores(rows)                                              # (G, R)
     r = std.shape[-1]
-    threshold = std.topk(keep, dim=-1).values[:, keep - 1:]
+    threshold = std.topk(keep, dim=-1).values.amin(dim=-1, keepdim=True)
     selected = (std >= threshold).to(std.dtype)
     position = torch.arange(r, dtype=std.dtype, device=std.device)
     return (selected * r - position).topk(keep, dim=-1).indices
 
 
-def topk_std_selection(rows: torch.Tensor, keep: int) -> torch.Tensor:
-    """The rows of `topk_std_rows` as a 0/1 selection matrix (G, keep, R), built from
-    comparisons only (no topk, sort or gather): for targets without a topk kernel (LiteRT
-    lowers topk to a StableHLO sort its interpreter cannot run). Picking rows is then a bmm.
+def selection_constants(frames: int, keep: int, dtype: torch.dtype = torch.float32,
+                        device=None) -> tuple[torch.Tensor, ...]:
+    """The constants of `topk_std_selection` for `frames` rows and `keep` kept: `earlier`
+    (R, R), [i, j] = 1 where j < i (twice: as a mul operand and as a linear weight, since
+    XNNPACK's partitioner cuts a linear whose weight another op shares into a delegate call of
+    its own); the weight (1, R) = -1 and bias (1,) = keep of the linear that computes
+    keep - (rows ranked before); `slots` (keep, 1) = 0 .. keep-1."""
+    earlier = torch.ones(frames, frames, dtype=dtype, device=device).tril(-1)
+    minus_ones = torch.full((1, frames), -1.0, dtype=dtype, device=device)
+    keep_bias = torch.full((1,), float(keep), dtype=dtype, device=device)
+    slots = torch.arange(keep, dtype=dtype, device=device).reshape(keep, 1)
+    return earlier, minus_ones, keep_bias, earlier.clone(), slots
 
-    Row i is selected when fewer than `keep` rows rank before it (a higher std, or an equal
-    std and an earlier position: the same tie rule as `topk_std_rows`); it lands in output
-    slot = number of selected rows before it."""
-    std = rows.std(dim=-1)                                              # (G, R)
-    r = std.shape[-1]
-    earlier = torch.ones(r, r, dtype=std.dtype, device=std.device).tril(-1)   # [i, j] = j < i
-    si, sj = std.unsqueeze(-1), std.unsqueeze(-2)
-    before = (sj > si).to(std.dtype) + (sj == si).to(std.dtype) * earlier    # j ranks before i
-    selected = (before.sum(-1) < keep).to(std.dtype)                    # (G, R)
-    slot = (selected.unsqueeze(1) * earlier).sum(-1)                    # selected rows before i
-    slots = torch.arange(keep, dtype=std.dtype, device=std.device).reshape(1, keep, 1)
-    return (slot.unsqueeze(1) == slots).to(std.dtype) * selected.unsqueeze(1)
+
+def _step(x: torch.Tensor) -> torch.Tensor:
+    """1 where x > 0, else 0 (exactly): ceil(clamp(x, 0, 1)). Every target delegates clamp
+    and ceil; comparison ops (gt, eq, ge) and their bool -> float casts XNNPACK does not."""
+    return torch.ceil(torch.clamp(x, 0.0, 1.0))
+
+
+def topk_std_selection(rows: torch.Tensor, keep: int, constants=None) -> torch.Tensor:
+    """The rows of `topk_std_rows` as a 0/1 selection matrix (G, keep, R); picking rows is then
+    a bmm (exact: every product is x * 1 or x * 0). No topk, sort, gather or comparison op:
+    only sub, mul, abs, clamp, ceil, linear (with constant weights) and 4-D means, which
+    XNNPACK, Core ML and LiteRT all run (LiteRT lowers topk to a StableHLO sort its
+    interpreter cannot load; XNNPACK has no topk, gather, comparison or var kernel).
+
+    Row i is selected when fewer than `keep` rows rank before it (a higher score, or an equal
+    score and an earlier position: the same tie rule as `topk_std_rows`); it lands in output
+    slot = number of selected rows before it. All counts are small integers, exact in fp32
+    and fp16. `constants`: `selection_constants(R, keep)`, registered as buffers by
+    SeparableAttention so that the linear weights are constants of the exported program."""
+    s = row_scores(rows)                                                # (G, R)
+    g, r = s.shape
+    earlier, minus_ones, keep_bias, earlier_w, slots = constants if constants is not None else \
+        selection_constants(r, keep, s.dtype, s.device)
+    si, sj = s.reshape(g, r, 1), s.reshape(g, 1, r)
+    higher = _step(sj - si)                                             # [g, i, j]: s_j > s_i
+    lower = _step(si - sj)                                              # s_j < s_i
+    before = higher + (1.0 - higher - lower) * earlier                  # j ranks before i
+    # keep - count in the linear itself: coremltools' fuse_linear_bias pass crashes
+    # (IndexError) on a linear followed by a scalar add/sub.
+    room = torch.nn.functional.linear(before.reshape(g * r, r), minus_ones, keep_bias)  # keep - count
+    selected = torch.clamp(room, 0.0, 1.0).reshape(g, r)                # count < keep
+    slot = torch.nn.functional.linear(selected, earlier_w)              # (G, R): selected before i
+    onehot = torch.clamp(1.0 - (slot.reshape(g, 1, r) - slots).abs(), 0.0, 1.0)
+    return onehot * selected.reshape(g, 1, r)                           # (G, keep, R)
 
 
 def _keep_rows(t: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
@@ -87,14 +135,15 @@ def _keep_rows(t: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
     return torch.cat([t[:, :1], picked], dim=1)
 
 
-# How topK_std picks rows: topk + gather (default), or comparisons + bmm for targets
-# without topk (see `use_selection`).
+# How topK_std picks rows: a 0/1 selection matrix + bmm (default: delegated on XNNPACK, runs on
+# every target), or topk + gather (the textbook form; topk and gather stay on ExecuTorch's
+# portable kernels and LiteRT cannot load topk). See `use_selection`.
 SELECTIONS = {"topk": topk_std_rows, "onehot": topk_std_selection}
 
 
 def use_selection(model: nn.Module, selection: str) -> int:
-    """Switch every topK_std pooling in `model` (in place) to `selection` ("topk" or
-    "onehot"); the same rows, the same numbers. Returns how many attentions pool."""
+    """Switch every topK_std pooling in `model` (in place) to `selection` ("onehot", the
+    default, or "topk"); the same rows, the same numbers. Returns how many attentions pool."""
     if selection not in SELECTIONS:
         raise ValueError(f"unknown selection {selection!r}; choose from {sorted(SELECTIONS)}")
     pooled = [m for m in model.modules() if isinstance(m, SeparableAttention) and m.keep is not None]
@@ -120,17 +169,35 @@ class SeparableAttention(Attention):
     """MSA_s(MSA_t(S)) over a (B, R, P, C) grid: R = 1 + frames rows, P = 1 + patches columns.
 
     With `keep` set, topK_std pooling leaves 1 + keep rows. forward returns the attention
-    output and the row indices it kept (None without pooling), which the block uses to pick
-    the same rows of its residual stream.
+    output and the rows it kept (a selection matrix, or indices with selection="topk"; None
+    without pooling), which the block uses to pick the same rows of its residual stream.
+    `frames` (the frame rows R - 1 coming in, known to VidTr) lets the one-hot selection's
+    constants be buffers (not in the state dict), so they export as constants.
     """
 
     def __init__(self, dim: int, num_heads: int, keep: int | None = None,
-                 attn_drop: float = 0.0, proj_drop: float = 0.0, selection: str = "topk"):
+                 attn_drop: float = 0.0, proj_drop: float = 0.0, selection: str = "onehot",
+                 frames: int | None = None):
         super().__init__(dim, num_heads, qkv_bias=True, attn_drop=attn_drop, proj_drop=proj_drop)
         if selection not in SELECTIONS:
             raise ValueError(f"unknown selection {selection!r}; choose from {sorted(SELECTIONS)}")
         self.keep = keep
         self.selection = selection
+        self._sel_names = ("sel_earlier", "sel_minus_ones", "sel_keep", "sel_earlier_w", "sel_slots")
+        if keep is not None and frames:
+            for name, value in zip(self._sel_names, selection_constants(frames, keep)):
+                self.register_buffer(name, value, persistent=False)
+
+    def _select(self, rows: torch.Tensor) -> torch.Tensor:
+        if self.selection == "topk":
+            return topk_std_rows(rows, self.keep)
+        constants = None
+        earlier = self._buffers.get("sel_earlier")
+        if earlier is not None and earlier.shape[0] == rows.shape[1]:
+            constants = tuple(self._buffers[name] for name in self._sel_names)
+            if rows.dtype != earlier.dtype:   # (autocast) a no-op .to() would export as an alias
+                constants = tuple(t.to(rows.dtype) for t in constants)
+        return topk_std_selection(rows, self.keep, constants)
 
     def _temporal(self, t: torch.Tensor) -> torch.Tensor:
         """(B, R, P, C) -> (B*h*P, R, d): one temporal sequence per head and location."""
@@ -166,7 +233,7 @@ class SeparableAttention(Attention):
         attn_t = torch.bmm(q, k.transpose(1, 2)).softmax(dim=-1)          # (BhP, R, R)
         idx = None
         if self.keep is not None:
-            idx = SELECTIONS[self.selection](attn_t[:, 1:], self.keep)      # cls row excluded
+            idx = self._select(attn_t[:, 1:])                               # cls row excluded
             attn_t, q, k = (_keep_rows(t, idx) for t in (attn_t, q, k))
         out_t = torch.bmm(self.attn_drop(attn_t), v)                      # (BhP, R', d)
 
@@ -182,10 +249,11 @@ class VidTrBlock(nn.Module):
     """Pre-norm transformer layer with separable attention (timm Block names)."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, keep: int | None = None,
-                 dropout: float = 0.1, eps: float = 1e-6):
+                 dropout: float = 0.1, eps: float = 1e-6, frames: int | None = None):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
-        self.attn = SeparableAttention(dim, num_heads, keep=keep, attn_drop=dropout, proj_drop=dropout)
+        self.attn = SeparableAttention(dim, num_heads, keep=keep, attn_drop=dropout, proj_drop=dropout,
+                                       frames=frames)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act="gelu", drop=dropout)
 
@@ -233,9 +301,12 @@ class VidTr(nn.Module):
         self.temporal_cls = init_token(1, 1, n + 1, dim)         # row 0: one per location
         self.pos_embed = init_token(1, num_frames + 1, n + 1, dim)
         self.keep_schedule = pooling_schedule(num_frames, depth, pool_layers, pool_k)
+        frames_in = [num_frames]                    # frame rows entering each layer
+        for keep in self.keep_schedule[:-1]:
+            frames_in.append(frames_in[-1] if keep is None else keep)
         self.blocks = nn.ModuleList([
-            VidTrBlock(dim, num_heads, mlp_ratio, keep=keep, dropout=dropout)
-            for keep in self.keep_schedule])
+            VidTrBlock(dim, num_heads, mlp_ratio, keep=keep, dropout=dropout, frames=frames)
+            for keep, frames in zip(self.keep_schedule, frames_in)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = ClassificationHeads(dim, num_classes, dropout=head_dropout)
 

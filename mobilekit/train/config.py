@@ -22,6 +22,7 @@ class TrainConfig:
     effective_batch: int = 32        # gradient accumulation reaches this with fewer clips per step
     lr: float = 3e-4
     weight_decay: float = 1e-5
+    warmup_steps: int = 0            # linear lr warm-up over this many optimizer steps (not in the paper)
     lr_patience: int = 2             # epochs without a better val top-1 before lr x lr_factor
     lr_factor: float = 0.1
     amp: str = "auto"                # auto: bf16 on CUDA if supported, else fp16; off on CPU

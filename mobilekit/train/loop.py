@@ -313,6 +313,9 @@ def _fit(cfg: TrainConfig, reporter: Reporter, dist_info: DistInfo, create_model
                 loss_sum += loss.item() * len(clips)
                 loss_n += len(clips)
             if sync:
+                if step < cfg.warmup_steps:  # linear warm-up; post-norm transformers need it
+                    for group in optimizer.param_groups:
+                        group["lr"] = cfg.lr * (step + 1) / cfg.warmup_steps
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)

@@ -26,13 +26,15 @@ import click
 @click.option("--frames", default=8)
 @click.option("--size", default=64)
 @click.option("--num-classes", default=2, help="Even, 2..8 (pairs of opposite motions).")
-@click.option("--train-samples", default=256, help="Training clips per epoch (small: a point on the curve often).")
+@click.option("--train-samples", default=1024, help="Training clips per epoch (one point on the curve per epoch).")
 @click.option("--val-samples", default=128)
 @click.option("--epochs", default=30, help="At most this many epochs per model.")
 @click.option("--minutes", default=15.0, help="Training time limit per model.")
 @click.option("--target", default=0.95, help="Stop a model once its validation top-1 reaches this.")
 @click.option("--batch-size", default=8, help="Small batches: more optimizer steps per CPU minute.")
 @click.option("--lr", default=3e-4)
+@click.option("--warmup-steps", default=100, help="Linear lr warm-up: the post-norm transformers of VLF/VTN "
+              "from scratch take a first step too large without it.")
 @click.option("--lr-patience", default=30,
               help="Epochs without improvement before lr x0.1. High by default: the plateau before the "
                    "model first finds the motion is not convergence.")
@@ -42,7 +44,7 @@ import click
 @click.option("--seed", default=0)
 @click.option("--out", default="runs/synthetic_benchmark")
 def main(models, frames, size, num_classes, train_samples, val_samples, epochs, minutes, target, batch_size,
-         lr, lr_patience, threads, device, seed, out):
+         lr, warmup_steps, lr_patience, threads, device, seed, out):
     """Train models on the synthetic temporal dataset and print their accuracy curves."""
     import torch
 
@@ -74,7 +76,8 @@ def main(models, frames, size, num_classes, train_samples, val_samples, epochs, 
     rows = []
     for name in models.split(","):
         cfg = TrainConfig(model=name, dataset="synthetic", frames=frames, size=size, epochs=epochs,
-                          batch_size=batch_size, effective_batch=batch_size, lr=lr, lr_patience=lr_patience,
+                          batch_size=batch_size, effective_batch=batch_size, lr=lr, warmup_steps=warmup_steps,
+                          lr_patience=lr_patience,
                           amp="off" if device == "cpu" else "auto", device=device, seed=seed,
                           out=f"{out}/{name}", time_limit=minutes * 60,
                           train_samples=train_samples, val_samples=val_samples, num_classes=num_classes,

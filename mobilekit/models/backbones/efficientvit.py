@@ -124,7 +124,9 @@ def relu_linear_attention(qkv: torch.Tensor, dim: int, eps: float = ATTENTION_EP
     g = qkv.shape[1]
     q = torch.relu(qkv[:, :, :dim]).reshape(b * g, dim, n)
     q_mean = q.transpose(1, 2).reshape(b * g, n, dim, 1).mean((2, 3), keepdim=True).reshape(b * g, 1, n)
-    q = q / (q_mean.clamp_min(eps / dim) * dim)               # each token's q sums to 1
+    # float(dim): an int scalar would be lifted as an int64 constant plus a cast to float
+    # (dim_order_ops._to_dim_order_copy), which XNNPACK does not delegate.
+    q = q / (q_mean.clamp_min(eps / dim) * float(dim))        # each token's q sums to 1
     k = torch.relu(qkv[:, :, dim:2 * dim]).reshape(b * g, dim, n) * (1.0 / n)
     v = F.pad(qkv[:, :, 2 * dim:].reshape(b * g, dim, n), (0, 0, 0, 1), mode="constant", value=1.0)
     vk = torch.bmm(v, k.transpose(1, 2))                      # (BG, dim+1, dim)
