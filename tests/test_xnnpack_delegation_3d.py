@@ -16,7 +16,7 @@ import copy
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, assert_rewrite_keeps_model
 
 from converters import convert
 from converters.compat import ACCELERATED, CANNOT_CONVERT, check
@@ -58,18 +58,7 @@ def test_xnnpack_rewrites_keep_the_outputs_and_the_state_dict(name):
     assert not any(type(m) in (torch.nn.Conv3d, torch.nn.BatchNorm3d) for m in rewritten.modules())
     assert any(isinstance(m, Conv3dAsConv2d) for m in rewritten.modules())
     assert any(isinstance(m, BatchNorm3dAs2d) for m in rewritten.modules())
-    # Checkpoints load: same keys, same tensors.
-    before, after = model.state_dict(), rewritten.state_dict()
-    assert list(before) == list(after)
-    for k in before:
-        assert torch.equal(before[k], after[k]), k
-    clips = _clips(name)
-    with torch.no_grad():
-        want = [model(c) for c in clips]
-        got = [rewritten(c) for c in clips]
-    assert (want[0] - want[1]).abs().max() > 1e-2       # the clips give different logits
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w)
+    assert_rewrite_keeps_model(model, rewritten, _clips(name), min_spread=1e-2)
 
 
 def test_movinet_stream_without_state_is_a_fresh_stream_step():
