@@ -69,7 +69,7 @@ def test_swin_freeze_is_bit_identical_and_leaves_contiguous_constants():
     attns = [m for m in frozen.modules() if isinstance(m, WindowAttention3D)]
     assert attns and all(a.frozen and a.frozen_bias.is_contiguous() for a in attns)
     embed = next(m for m in frozen.modules() if isinstance(m, PatchEmbed3D))
-    assert embed.frozen and embed.frozen_weight.is_contiguous()
+    assert embed.proj.frozen and embed.proj.frames_weight.is_contiguous()
     assert list(model.state_dict()) == list(frozen.state_dict())     # buffers are non-persistent
     with torch.no_grad():
         for clip in _clips():

@@ -159,6 +159,41 @@ def first_token(z: torch.Tensor) -> torch.Tensor:
     return z[:, :1].reshape(z.shape[0], z.shape[2])
 
 
+def frames_kernel(conv: nn.Conv3d) -> torch.Tensor:
+    """The (O, C/groups, kt, kh, kw) Conv3d weight as a conv2d kernel (O, C/groups * kt, kh, kw)
+    over kt frames stacked along channels (channel-major, tap-minor: the flattened kernel's
+    order), a reshape; or the buffer `FramesConv3d.freeze_for_export` stored."""
+    frozen = getattr(conv, "frames_weight", None)
+    if frozen is not None:
+        return frozen
+    return conv.weight.reshape(conv.out_channels, -1, *conv.kernel_size[1:])
+
+
+class FramesConv3d(nn.Conv3d):
+    """An nn.Conv3d (same parameters, state-dict keys and forward) that a model applies as one
+    conv2d over stacked frames with `frames_kernel` (ExecuTorch has no conv3d kernel).
+
+    `freeze_for_export()` stores that kernel as the non-persistent, contiguous buffer
+    `frames_weight`, numerically identical: XNNPACK delegates a conv only when its weight is a
+    constant, and a reshape of the parameter in forward is an op ("Expected weight to be a
+    static param"). The converters call it on their private copy (rewrites.freeze_weight_derived);
+    `unfreeze()` goes back. Not an nn.Conv3d by type, so rewrite_conv3d (which would add per-tap
+    kernels this module never uses; ExecuTorch serialises unused buffers) leaves it alone."""
+
+    @property
+    def frozen(self) -> bool:
+        return "frames_weight" in self._buffers
+
+    def freeze_for_export(self) -> None:
+        self.unfreeze()
+        with torch.no_grad():
+            kernel = frames_kernel(self).detach().clone(memory_format=torch.contiguous_format)
+        self.register_buffer("frames_weight", kernel, persistent=False)
+
+    def unfreeze(self) -> None:
+        self._buffers.pop("frames_weight", None)
+
+
 def sinusoidal_embedding(positions: torch.Tensor, dim: int) -> torch.Tensor:
     """The fixed sin/cos positional encoding of Vaswani et al. (2017): (N,) positions -> (N, dim)."""
     freq = torch.exp(-torch.log(torch.tensor(10000.0)) * torch.arange(0, dim, 2).float() / dim)

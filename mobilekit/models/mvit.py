@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobilekit.models.layers import ClassificationHeads, first_token, init_token, prepend_token
+from mobilekit.models.layers import (ClassificationHeads, FramesConv3d, first_token, frames_kernel, init_token,
+                                     prepend_token)
 from mobilekit.models.registry import register_model
 
 Size3 = tuple[int, int, int]
@@ -65,32 +66,8 @@ def conv3d_frames(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
             tap = tap.reshape(n, t_out, st, c, h * w)[:, :, :1]
         taps.append(tap.reshape(n * t_out, c, 1, h * w))
     stacked = torch.cat(taps, dim=2).reshape(n * t_out, c * kt, h, w)
-    weight = getattr(conv, "frames_weight", None)       # FramesConv3d, frozen for export
-    if weight is None:
-        weight = frames_kernel(conv)
-    y = F.conv2d(stacked, weight, conv.bias, conv.stride[1:], conv.padding[1:], groups=conv.groups)
+    y = F.conv2d(stacked, frames_kernel(conv), conv.bias, conv.stride[1:], conv.padding[1:], groups=conv.groups)
     return y.reshape(n, t_out, *y.shape[1:])
-
-
-def frames_kernel(conv: nn.Conv3d) -> torch.Tensor:
-    """The (O, C/groups, kt, kh, kw) Conv3d weight as the (O, C/groups * kt, kh, kw) conv2d
-    kernel `conv3d_frames` uses (a reshape: channel-major, tap-minor)."""
-    return conv.weight.reshape(conv.out_channels, -1, *conv.kernel_size[1:])
-
-
-class FramesConv3d(nn.Conv3d):
-    """An nn.Conv3d (same parameters and state-dict keys, same forward) that MViT applies
-    to frames through `conv3d_frames`. `freeze_for_export()` stores the conv2d kernel
-    (`frames_kernel`, the weight reshaped) as the non-persistent buffer `frames_weight`,
-    numerically identical: XNNPACK delegates a conv2d only when its weight is a constant,
-    and a reshape of the parameter in forward is not one ("Expected weight to be a static
-    param"). The converters call it on their private copy (rewrites.freeze_weight_derived);
-    call it again after changing `weight`. Not an nn.Conv3d by type, so rewrite_conv3d
-    (which would add per-tap kernels this module never uses) leaves it alone."""
-
-    def freeze_for_export(self) -> None:
-        with torch.no_grad():
-            self.register_buffer("frames_weight", frames_kernel(self).detach().clone(), persistent=False)
 
 
 class PoolingAttention(nn.Module):

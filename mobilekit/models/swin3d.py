@@ -14,9 +14,9 @@ not mobile compatible; this one exports with static shapes:
   to the converter's copy) precomputes it as a constant (1, heads, N, N) buffer: no index /
   unsqueeze ops are left for XNNPACK;
 - the 2x4x4 patch embedding keeps its Conv3d parameter but runs as a conv2d over frame
-  pairs stacked along channels (ExecuTorch has no conv3d kernel); `freeze_for_export()`
-  stores that conv2d's kernel as a buffer, since XNNPACK only delegates a convolution whose
-  weight is a constant (a reshape of the parameter in forward is an op, not a constant).
+  pairs stacked along channels (ExecuTorch has no conv3d kernel): a `FramesConv3d`, whose
+  `freeze_for_export()` stores that conv2d's kernel as a buffer, since XNNPACK only delegates a
+  convolution whose weight is a constant (a reshape of the parameter in forward is an op).
 
 Sizes that do not divide: as in the reference, a window dimension larger than the feature
 map shrinks to it (and is not shifted), and feature maps are zero-padded up to a multiple of
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobilekit.models.layers import Attention, ClassificationHeads, Mlp, global_pool
+from mobilekit.models.layers import Attention, ClassificationHeads, FramesConv3d, Mlp, frames_kernel, global_pool
 from mobilekit.models.registry import register_model
 
 Size3 = tuple[int, int, int]
@@ -258,43 +258,12 @@ class SwinStage(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
 
-class PatchConv3d(nn.Conv3d):
-    """The patch embedding's Conv3d (kernel == stride), a plain nn.Conv3d. PatchEmbed3D never
-    calls it (it runs one conv2d over stacked frames); the subclass keeps rewrite_conv3d, which
-    swaps exact nn.Conv3d modules, from adding per-tap kernel buffers nothing uses (ExecuTorch
-    serializes unused buffers into the program)."""
-
-
 class PatchEmbed3D(nn.Module):
     def __init__(self, patch: Size3, dim: int):
         super().__init__()
         self.patch = patch
-        self.proj = PatchConv3d(3, dim, patch, patch)
+        self.proj = FramesConv3d(3, dim, patch, patch)
         self.norm = nn.LayerNorm(dim)
-
-    def conv2d_weight(self) -> torch.Tensor:
-        """The Conv3d kernel (O, C, kt, kh, kw) as a conv2d kernel over kt frames stacked along
-        channels (channel-major, tap-minor): a reshape, no copy of data."""
-        w = self.proj.weight
-        return w.reshape(w.shape[0], w.shape[1] * w.shape[2], w.shape[3], w.shape[4])
-
-    @property
-    def frozen(self) -> bool:
-        """Whether freeze_for_export() stored the conv2d kernel (buffer `frozen_weight`)."""
-        return "frozen_weight" in self._buffers
-
-    def freeze_for_export(self) -> None:
-        """Store conv2d_weight() as a `frozen_weight` buffer (the same numbers). XNNPACK
-        delegates a convolution only when its weight is a static parameter/buffer, and the
-        reshape of proj.weight in forward is an op (the partitioner: "Expected weight to be a
-        static param"), so the patch embedding would run as a portable conv. Only for an export
-        copy (unfreeze() goes back)."""
-        with torch.no_grad():
-            weight = self.conv2d_weight().detach().clone(memory_format=torch.contiguous_format)
-        self.register_buffer("frozen_weight", weight, persistent=False)
-
-    def unfreeze(self) -> None:
-        self._buffers.pop("frozen_weight", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) -> (B, D, H', W', C).
@@ -310,8 +279,7 @@ class PatchEmbed3D(nn.Module):
             t, h, w = t + pads[0], h + pads[1], w + pads[2]
         d = t // kt
         x = x.reshape(b * d, kt, c, h, w).transpose(1, 2).reshape(b * d, c * kt, h, w)
-        weight = self.frozen_weight if self.frozen else self.conv2d_weight()
-        x = F.conv2d(x, weight, self.proj.bias, (kh, kw))                # (B*D, C, H', W')
+        x = F.conv2d(x, frames_kernel(self.proj), self.proj.bias, (kh, kw))                # (B*D, C, H', W')
         x = x.reshape(b, d, x.shape[1], -1).transpose(2, 3)
         return self.norm(x.reshape(b, d, h // kh, w // kw, -1))
 
