@@ -160,7 +160,7 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
         rewrites = apply_target_rewrites(job.model, tgt.name)
         with quiet():
             extras = converter.convert(job)
-        extras["rewrites"] = rewrites + extras.get("rewrites", [])
+        extras["rewrites"] = rewrites
         seconds = time.perf_counter() - t0
         (folder / MANIFEST_NAME).unlink(missing_ok=True)  # it described the file being replaced
         move_into_place(job.path, file)
@@ -210,7 +210,7 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
         quantization=None, file=file.name, size_bytes=size_of(file), sha256=sha256_of(file),
         tools=tool_versions(tgt.module, tgt.delegate), validation=validation,
         conversion={"seconds": round(seconds, 2), "source": src.origin, "config": src.config,
-                    **{"rewrites": [], "notes": []}, **extras},
+                    "notes": [], **extras},
     )
     write_manifest(folder, manifest)
     artifact = Artifact(path=folder, file=file, manifest=manifest, seconds=seconds)

@@ -40,7 +40,7 @@ def convert(job: ConversionJob) -> dict:
     if job.path.exists():
         shutil.rmtree(job.path)
     mlmodel.save(str(job.path))
-    return {"rewrites": [], "notes": [], "minimum_deployment_target": "iOS17"}
+    return {"notes": [], "minimum_deployment_target": "iOS17"}
 
 
 def check_saved_spec(path, input_name: str, input_shape: list[int],

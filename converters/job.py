@@ -21,7 +21,7 @@ from converters.targets import Target
 class ConversionJob:
     """One conversion: a private copy of the model (tuple outputs), its example input, the
     target, and where to write the file. Converters return the manifest's `conversion`
-    extras (rewrites, notes, delegation) and may rename inputs/outputs they cannot control."""
+    extras (notes, delegation; convert() adds the rewrites it applied) and may rename inputs/outputs they cannot control."""
 
     model: nn.Module
     example_input: torch.Tensor

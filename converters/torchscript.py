@@ -31,4 +31,4 @@ def convert(job: ConversionJob) -> dict:
         optimize = "unavailable"
         notes.append("optimize_for_mobile skipped: this torch build has no XNNPACK")
     frozen._save_for_lite_interpreter(str(job.path))
-    return {"rewrites": [], "notes": notes, "optimize_for_mobile": optimize}
+    return {"notes": notes, "optimize_for_mobile": optimize}

@@ -68,7 +68,7 @@ class _TqdmBar:
               help="Gradient accumulation up to this many clips per optimizer step (paper: 32).")
 @click.option("--lr", default=3e-4, help="AdamW learning rate (paper: 1e-4..3e-4).")
 @click.option("--weight-decay", default=1e-5, help="AdamW weight decay.")
-@click.option("--warmup-steps", default=0,
+@click.option("--warmup-steps", default=0, type=click.IntRange(min=0),
               help="Linear lr warm-up over this many optimizer steps (not in the paper's recipe; "
                    "steadies post-norm transformers trained from scratch).")
 @click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]), default="auto",

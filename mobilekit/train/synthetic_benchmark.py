@@ -33,8 +33,9 @@ import click
 @click.option("--target", default=0.95, help="Stop a model once its validation top-1 reaches this.")
 @click.option("--batch-size", default=8, help="Small batches: more optimizer steps per CPU minute.")
 @click.option("--lr", default=3e-4)
-@click.option("--warmup-steps", default=100, help="Linear lr warm-up: the post-norm transformers of VLF/VTN "
-              "from scratch take a first step too large without it.")
+@click.option("--warmup-steps", default=100, type=click.IntRange(min=0),
+              help="Linear lr warm-up: the post-norm transformers of VLF/VTN from scratch take a first "
+                   "step too large without it.")
 @click.option("--lr-patience", default=30,
               help="Epochs without improvement before lr x0.1. High by default: the plateau before the "
                    "model first finds the motion is not convergence.")
