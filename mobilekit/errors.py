@@ -27,3 +27,26 @@ class WeightsError(MobilekitError):
 
 class ShapeError(MobilekitError, ValueError):
     """An input of the wrong shape for a model or artifact."""
+
+
+def run_script(command, prog_name: str, argv: list[str] | None = None) -> None:
+    """Run a click command as a `python -m` script with the CLI's error contract: a
+    MobilekitError is one `error:` line and exit 2 (MOBILEKIT_DEBUG=1 shows the traceback)."""
+    import os
+    import sys
+
+    import click
+
+    try:
+        command.main(args=argv, prog_name=prog_name, standalone_mode=False)
+    except MobilekitError as e:
+        if os.environ.get("MOBILEKIT_DEBUG"):
+            raise
+        click.secho(f"error: {e}", fg="red", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)

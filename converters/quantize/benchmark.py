@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -121,4 +120,6 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from mobilekit.errors import run_script
+
+    run_script(main, "python -m converters.quantize.benchmark")

@@ -102,4 +102,6 @@ def main(models, frames, size, num_classes, train_samples, val_samples, epochs, 
 
 
 if __name__ == "__main__":
-    main()
+    from mobilekit.errors import run_script
+
+    run_script(main, "python -m mobilekit.train.synthetic_benchmark")
