@@ -10,6 +10,7 @@ no figure is asserted to a magic number. Budget: ~4 clips per set, 2 timed runs.
 
 from __future__ import annotations
 
+import collections
 import json
 import platform
 
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from torch import nn
 
 from converters import load_runtime
 from converters.quantize import SCHEMES, quantize, schemes_for
@@ -101,6 +103,85 @@ def test_xnnpack(tmp_path, net, example, scheme):
     assert "torchao" in m["tools"]
     if scheme == "int8":  # every weight in int8: well under half the fp32 program
         assert m["quantization"]["report"]["size_ratio"] < 0.5
+
+
+class GatedConvNet(nn.Module):
+    """EfficientNet's pieces at toy size: conv-BN-SiLU, a 5x5 depthwise conv, a sigmoid gate."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.SiLU())
+        self.dw = nn.Sequential(nn.Conv2d(16, 16, 5, padding=2, groups=16), nn.BatchNorm2d(16), nn.SiLU())
+        self.gate = nn.Sequential(nn.Conv2d(16, 16, 1), nn.Sigmoid())
+        self.head = nn.Linear(16, 2)
+
+    def forward(self, x):
+        b, t = x.shape[:2]
+        f = self.dw(self.stem(x.reshape(b * t, *x.shape[2:])))
+        f = f * self.gate(f.mean((2, 3), keepdim=True))
+        return self.head(f.mean((2, 3), keepdim=True).reshape(b, t, -1).mean(1))
+
+
+def xnnpack_kernels(pte, shape) -> collections.Counter:
+    """The XNNPACK operators a .pte ran, by name (ExecuTorch's ETDump profile of one run)."""
+    from converters.compat.xnnpack import profile_pte
+
+    return collections.Counter(r["event"].split(" #")[0] for r in profile_pte(pte, torch.randn(*shape), runs=1))
+
+
+def test_xnnpack_int8_runs_sigmoid_and_silu_in_int8(tmp_path):
+    """SiLU and sigmoid run as XNNPACK int8 kernels: no fp32 Sigmoid between dequantize and
+    quantize (ExecuTorch 1.5.1's own quantizer and partitioner leave them fp32)."""
+    shape = [1, 2, 3, 32, 32]
+    art = quantize(GatedConvNet().eval(), "xnnpack", "int8", tmp_path / "q", input_shape=shape, **FEW)
+    ran = xnnpack_kernels(art.file, shape)
+    assert "Sigmoid (NC)" not in ran and "Convolution (NHWC, QC8) DWConv" in ran, ran
+    assert art.manifest["quantization"]["report"]["top1_agreement"] is not None
+
+
+class TemporalConvNet(nn.Module):
+    """x3d's pattern at toy size: a spatial Conv3d, then a temporal one with zero padding
+    (the xnnpack rewrite turns it into F.pad + per-tap conv2d over frame slices)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.spatial = nn.Conv3d(3, 8, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+        self.temporal = nn.Conv3d(8, 8, (3, 1, 1), padding=(1, 0, 0))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        f = torch.relu(self.spatial(x.transpose(1, 2)))
+        return self.head(self.temporal(f).mean((2, 3, 4)))
+
+
+def test_xnnpack_int8_temporal_padding_loads(tmp_path):
+    """Padding and slicing between int8 convs stay int8: left fp32, XNNPACK refused to load the
+    program (StaticConstantPad / reshape: invalid parameter), so no 3-D model quantized."""
+    shape = [1, 4, 3, 16, 16]
+    art = quantize(TemporalConvNet().eval(), "xnnpack", "int8", tmp_path / "q", input_shape=shape, **FEW)
+    assert art.manifest["validation"]["status"] == "passed"
+    ran = xnnpack_kernels(art.file, shape)  # the temporal taps are 1x1 convs: XNNPACK runs them as GEMMs
+    assert {"Constant Pad (ND, X8)", "Slice (ND, X8)", "Convolution (NHWC, QC8) IGEMM"} <= set(ran), ran
+
+
+def test_float_layers_stay_fp32(tmp_path):
+    shape = [1, 2, 3, 32, 32]
+    art = quantize(GatedConvNet().eval(), "xnnpack", "int8", tmp_path / "q", input_shape=shape,
+                   float_layers=["dw.*"], **FEW)
+    m = art.manifest
+    # dw.1, the BatchNorm, is folded into dw.0's weights before annotation: no node of its own.
+    assert m["quantization"]["report"]["float_layers"] == ["dw.0", "dw.2"] and m["precision"] == "mixed"
+    ran = xnnpack_kernels(art.file, shape)
+    assert "Convolution (NHWC, F32) DWConv" in ran and "Convolution (NHWC, QC8) IGEMM" in ran, ran
+    with pytest.raises(MobilekitError, match="--float-layers blocks.9 matches no layer"):
+        quantize(GatedConvNet().eval(), "tflite", "int8", tmp_path / "t", input_shape=shape,
+                 float_layers=["blocks.9"], **FEW)
+    with pytest.raises(MobilekitError, match="--float-layers is not supported for onnx int8"):
+        quantize(GatedConvNet().eval(), "onnx", "int8", tmp_path / "o", input_shape=shape,
+                 float_layers=["dw.0"], **FEW)
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("scheme", ["int8", "int8-dynamic"])

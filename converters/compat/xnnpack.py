@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -195,20 +196,30 @@ def run_once(buffer: bytes, example_input: torch.Tensor) -> tuple[str | None, st
 def profile_program(program, example_input: torch.Tensor, runs: int = 10) -> list[dict]:
     """Run the lowered program on the host with ETDump; the Inspector's per-op p50 (ms), the
     delegated (XNNPACK) or portable flag and the module path, slowest first."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pte, etrecord = Path(tmp) / "model.pte", Path(tmp) / "etrecord.bin"
+        pte.write_bytes(program.buffer)
+        program.get_etrecord().save(str(etrecord))
+        return profile_pte(pte, example_input, runs, etrecord)
+
+
+def profile_pte(pte: Path, example_input: torch.Tensor, runs: int = 10, etrecord: Path | None = None) -> list[dict]:
+    """profile_program for a .pte file. Without its ETRecord the rows have the XNNPACK
+    operator names (e.g. "Convolution (NHWC, QC8) DWConv #3") but no module paths."""
     from executorch.devtools import Inspector
     from executorch.runtime import Runtime
 
     with tempfile.TemporaryDirectory() as tmp:
-        pte, etdump, etrecord = Path(tmp) / "model.pte", Path(tmp) / "etdump.etdp", Path(tmp) / "etrecord.bin"
-        pte.write_bytes(program.buffer)
-        program.get_etrecord().save(str(etrecord))
-        loaded = Runtime.get().load_program(pte, enable_etdump=True, debug_buffer_size=1 << 24)
+        etdump = Path(tmp) / "etdump.etdp"
+        loaded = Runtime.get().load_program(Path(pte), enable_etdump=True, debug_buffer_size=1 << 24)
         method = loaded.load_method("forward")
         for _ in range(max(1, runs)):
             method.execute([example_input])
         loaded.write_etdump_result_to_file(str(etdump), str(Path(tmp) / "debug.bin"))
-        inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord))
-        frame = inspector.to_dataframe()
+        with warnings.catch_warnings():  # tensor values were not asked for, only timings
+            warnings.simplefilter("ignore")
+            inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord) if etrecord else None)
+            frame = inspector.to_dataframe()
     rows = []
     for _, r in frame.iterrows():
         name = str(r.get("event_name", ""))

@@ -46,6 +46,11 @@ class QuantizationFailed(MobilekitError):
                          "try another scheme, or report the model with that folder")
 
 
+# The quantizers built on PT2E annotations (converters/quantize/pt2e.py), which can leave
+# chosen layers unannotated; ONNX Runtime and coremltools take their own node/op lists.
+FLOAT_LAYERS_MODULES = ("xnnpack", "tflite")
+
+
 def _host_runtime(target: Target, file: Path, threads: int | None):
     """The runtime that runs this target here, or None (Core ML off macOS)."""
     if target.host_runtime:
@@ -138,7 +143,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
              input_shape: list[int] | None = None, num_classes=None, num_frames: int | None = None,
              image_size: int | None = None, calibration: str | None = None, samples: int = 32,
              eval_samples: int = 32, latency_runs: int = 20, threads: int | None = None, seed: int = 0,
-             baseline: Artifact | None = None, on_stage: Callable[[str], None] | None = None) -> Artifact:
+             baseline: Artifact | None = None, float_layers: list[str] | None = None,
+             on_stage: Callable[[str], None] | None = None) -> Artifact:
     """Quantize a model for `target` with `scheme` and write `out_dir/model.<ext>` + manifest.json.
 
     What to quantize: as for `converters.convert` (zoo name, nn.Module, `checkpoint`, `module`).
@@ -148,7 +154,10 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     exist) come from disjoint splits. `latency_runs` timed runs give the median host latency
     of the fp32 and the quantized artifact at `threads`. `baseline`: the fp32 artifact of the
     same model and target when the caller has one (`converters.convert`), so several schemes
-    share one conversion; otherwise it is converted into a temporary folder.
+    share one conversion; otherwise it is converted into a temporary folder. `float_layers`:
+    module names or globs (as in the model's state dict, e.g. "backbone.blocks.2.*.conv_dw")
+    kept in floating point, for the PT2E schemes (xnnpack, tflite); the report lists the
+    modules that matched and the artifact's precision becomes "mixed".
 
     Raises MobilekitError for an unsupported scheme (listing the target's schemes), W8A8 off
     macOS, and bad calibration data; QuantizationFailed when the quantized artifact's outputs
@@ -157,6 +166,9 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
     sch: Scheme = get_scheme(tgt.name, scheme)
+    if float_layers and sch.module not in FLOAT_LAYERS_MODULES:
+        raise MobilekitError(f"--float-layers is not supported for {tgt.name} {sch.name}",
+                             f"drop --float-layers, or quantize for {' or '.join(FLOAT_LAYERS_MODULES)}")
     if tgt.module == "coreml":
         from converters.quantize.coreml import require_platform
 
@@ -188,7 +200,7 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
         staging = Path(tempfile.mkdtemp(prefix=".quantizing-", dir=folder))
         job = QuantJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt, scheme=sch,
                        path=staging / file.name, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
-                       calibration=data.calibration.clips)
+                       calibration=data.calibration.clips, float_layers=list(float_layers or []))
         quantizer = importlib.import_module(f"converters.quantize.{sch.module}")
         t0 = time.perf_counter()
         try:
@@ -224,6 +236,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
               "size_ratio": ratio(size_after, base.manifest["size_bytes"]), **report}
     if result.io is not None:
         report["io"] = result.io
+    if result.float_layers:
+        report["float_layers"] = result.float_layers
     if data.skipped:
         report["unreadable_videos_skipped"] = data.skipped
     manifest = dict(base.manifest)
@@ -233,7 +247,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     # PT2E (xnnpack, tflite int8) lives in torchao.
     tools = tool_versions(tgt.module, tgt.delegate, extra=("torchao",) if sch.module in ("xnnpack", "tflite") else ())
     manifest.update(
-        file=file.name, size_bytes=size_after, sha256=sha256_of(file), precision=sch.precision, tools=tools,
+        file=file.name, size_bytes=size_after, sha256=sha256_of(file),
+        precision="mixed" if result.float_layers else sch.precision, tools=tools,
         quantization={"scheme": sch.name, "tool": sch.tool,
                       "calibration": data.calibration.source if sch.calibrated else None,
                       "calibration_samples": len(data.calibration) if sch.calibrated else None,

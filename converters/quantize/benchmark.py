@@ -3,6 +3,7 @@
     python -m converters.quantize.benchmark                          # untrained vlf_b0, 8x112x112
     python -m converters.quantize.benchmark --checkpoint runs/synthetic/best.pt --threads 1
     python -m converters.quantize.benchmark --targets xnnpack --frames 16 --size 224
+    python -m converters.quantize.benchmark --targets xnnpack --float-layers 'backbone.blocks.[245].*.conv_dw'
 
 Converts the fp32 artifact once per target, quantizes it with every scheme the target has,
 and prints one row per scheme: size ratio, host latency fp32 -> quantized (median, same
@@ -57,9 +58,11 @@ HEADERS = ["target", "scheme", "size x", "fp32 ms", "quant ms", "latency x", "to
 @click.option("--threads", type=int, default=1, help="Host runtime threads for latency.")
 @click.option("--latency-runs", default=20, help="Timed runs per artifact (median).")
 @click.option("--out", type=click.Path(file_okay=False), help="Keep the artifacts here [default: a temp folder].")
+@click.option("--float-layers", help="Comma-separated module names/globs kept fp32 in the xnnpack and tflite "
+                                     "schemes (as `mobilekit quantize --float-layers`).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the rows as JSON.")
 def main(model, checkpoint, frames, size, targets, schemes, calibration, samples, eval_samples, threads,
-         latency_runs, out, json_path):
+         latency_runs, out, float_layers, json_path):
     """Quantize one model with every scheme of each target and print size ratio, host latency
     fp32 -> quantized, top-1 agreement and cosine with fp32 (and accuracy where labels fit).
     Untrained zoo models get BatchNorm statistics from random clips; pass --checkpoint for a
@@ -67,7 +70,9 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
     import torch
 
     from converters import convert, resolve_model
-    from converters.quantize import quantize, schemes_for
+    from converters.quantize import get_scheme, quantize, schemes_for
+    from converters.quantize.api import FLOAT_LAYERS_MODULES
+    from mobilekit.commands.quantize import split_names
     from converters.validate import settle_batchnorm
     from mobilekit.errors import MobilekitError
     from mobilekit.table import format_table
@@ -85,6 +90,7 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
                f"({samples} clips), {eval_samples} held-out clips, {threads} thread(s), "
                f"{platform.machine()} {platform.system()}", err=True)
     keep = set(schemes.split(",")) if schemes else None
+    kept_fp32 = split_names([float_layers] if float_layers else [])
     rows, records = [], []
     root = Path(out) if out else Path(tempfile.mkdtemp(prefix="mobilekit-qbench-"))
     for target in [t.strip() for t in targets.split(",") if t.strip()]:
@@ -98,7 +104,9 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
             try:
                 art = quantize(src, target, scheme, root / f"{src.name}-{target}-{scheme}", calibration=calibration,
                                samples=samples, eval_samples=eval_samples, latency_runs=latency_runs,
-                               threads=threads, baseline=base)
+                               threads=threads, baseline=base,
+                               float_layers=kept_fp32 if get_scheme(target, scheme).module in FLOAT_LAYERS_MODULES
+                               else None)
             except MobilekitError as e:
                 click.echo(f"{target} {scheme}: {e}", err=True)
                 rows.append([target, scheme, *(["-"] * (len(HEADERS) - 2))])
@@ -112,8 +120,10 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
     xnn = next((r for r in records if r["target"] == "xnnpack" and r["scheme"] == "int8" and "error" not in r), None)
     if xnn is not None and xnn.get("latency_ratio") is not None:
         ok = xnn["latency_ratio"] <= 0.5 and xnn["top1_agreement"] >= 0.98
+        kept = f" with {len(xnn['float_layers'])} layer(s) kept fp32 (--float-layers)" if xnn.get("float_layers") else ""
         click.echo(f"target xnnpack int8 <= 0.5x fp32 latency and >= 98% top-1 agreement: "
-                   f"{xnn['latency_ratio']:.2f}x, {100 * xnn['top1_agreement']:.1f}% -> {'met' if ok else 'NOT met'}")
+                   f"{xnn['latency_ratio']:.2f}x, {100 * xnn['top1_agreement']:.1f}%{kept} -> "
+                   f"{'met' if ok else 'NOT met'}")
     if json_path:
         Path(json_path).write_text(json.dumps({"model": src.name, "input_shape": src.input_shape, "weights": weights,
                                                "threads": threads, "rows": records}, indent=2, default=str))

@@ -28,13 +28,16 @@ class QuantJob:
     input_name: str
     output_names: list[str]
     calibration: list[np.ndarray] = field(default_factory=list)
+    float_layers: list[str] = field(default_factory=list)  # module names/globs kept fp32 (PT2E schemes)
 
 
 @dataclass
 class QuantResult:
-    """Manifest extras from a quantizer: notes, the ExecuTorch delegation summary, and the
-    input/output quantization parameters where the artifact's I/O is integer."""
+    """Manifest extras from a quantizer: notes, the ExecuTorch delegation summary, the
+    input/output quantization parameters where the artifact's I/O is integer, and the layers
+    kept in floating point."""
 
     notes: list[str] = field(default_factory=list)
     delegation: dict | None = None
     io: dict | None = None     # {"input": {"dtype", "scale", "zero_point"}, "outputs": [...]}
+    float_layers: list[str] = field(default_factory=list)  # the modules that matched job.float_layers

@@ -42,7 +42,8 @@ def quantize(job: QuantJob) -> QuantResult:
     quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True,
                                                                               is_dynamic=dynamic))
     # litert-torch folds the quantize nodes itself when it lowers them to TFLite kernels.
-    quantized = quantize_pt2e(job.model, job.example_input, quantizer, job.calibration, fold_quantize=False)
+    quantized, kept = quantize_pt2e(job.model, job.example_input, quantizer, job.calibration, fold_quantize=False,
+                                    float_layers=job.float_layers)
     with torch.no_grad():
         edge_model = litert_torch.convert(quantized, sample_kwargs={job.input_name: job.example_input},
                                           quant_config=QuantConfig(pt2e_quantizer=quantizer))
@@ -52,4 +53,4 @@ def quantize(job: QuantJob) -> QuantResult:
     if io is not None:
         notes.append("int8 input/output: quantize the clip and dequantize the logits with the scale and "
                      "zero point in quantization.report.io")
-    return QuantResult(notes=notes, io=io)
+    return QuantResult(notes=notes, io=io, float_layers=kept)

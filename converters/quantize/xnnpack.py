@@ -5,6 +5,17 @@ PT2E with ExecuTorch's XNNPACKQuantizer, then the same lowering as the fp32 conv
 torch.export -> to_edge_transform_and_lower(XnnpackPartitioner) -> .pte. Dynamic quantization
 is scoped to nn.Linear because on the whole model ExecuTorch 1.5.1 fails on the 5-D video
 input (ChannelsLastTaggedReshapePass: required rank 4).
+
+Static int8 also keeps sigmoids (and so SiLU, split into x * sigmoid(x)) in int8. In
+ExecuTorch 1.5.1 neither XNNPACKQuantizer annotates sigmoid nor the partitioner takes a
+quantized one, so every SiLU ran as dequantize -> fp32 sigmoid, mul -> quantize: on vlf_b0
+(8x64x64, 1 thread) that made int8 0.62-0.65x of fp32; with int8 sigmoids 0.46-0.52x. XNNPACK
+runs an int8 sigmoid as a 256-entry lookup table; its output range is fixed to [0, 1)
+(scale 1/256, zero point -128, as TFLite's int8 logistic), so no observer is needed.
+
+Zero padding and value-preserving ops (slice, view, permute, clone, ...) between int8 ops
+share their input's quantization; left unannotated, XNNPACK refused to load the 3-D models'
+int8 programs (x3d_xs, measured: its temporal convolution's padding and frame slices).
 """
 
 from __future__ import annotations
@@ -12,7 +23,69 @@ from __future__ import annotations
 import torch
 
 from converters.quantize.job import QuantJob, QuantResult
-from converters.quantize.pt2e import quantize_pt2e
+from converters.quantize.pt2e import extend_quantizer, quantize_pt2e
+from mobilekit.models.rewrites import split_silu
+
+SIGMOID_SCALE, SIGMOID_ZERO_POINT = 1.0 / 256, -128
+
+
+def _annotate_sigmoids(model: torch.fx.GraphModule, input_spec) -> None:
+    """Mark every sigmoid int8 in, int8 out (fixed output range)."""
+    from torchao.quantization.pt2e.quantizer import FixedQParamsQuantizationSpec, QuantizationAnnotation
+
+    output_spec = FixedQParamsQuantizationSpec(dtype=torch.int8, scale=SIGMOID_SCALE, zero_point=SIGMOID_ZERO_POINT,
+                                               quant_min=-128, quant_max=127)
+    for node in model.graph.nodes:
+        if node.op == "call_function" and node.target == torch.ops.aten.sigmoid.default \
+                and "quantization_annotation" not in node.meta:
+            node.meta["quantization_annotation"] = QuantizationAnnotation(
+                input_qspec_map={node.args[0]: input_spec}, output_qspec=output_spec, _annotated=True)
+
+
+_PADS = (torch.ops.aten.pad.default, torch.ops.aten.constant_pad_nd.default)
+
+
+def _annotate_pads(model: torch.fx.GraphModule, input_spec) -> None:
+    """Mark zero padding int8 with its input's quantization (padding keeps values). Left fp32, a
+    pad between int8 ops fails XNNPACK's compile in 1.5.1 (StaticConstantPad: invalid
+    parameter; the 3-D models' temporal padding, e.g. x3d_xs)."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    for node in model.graph.nodes:
+        if node.op == "call_function" and node.target in _PADS and "quantization_annotation" not in node.meta:
+            mode = node.kwargs.get("mode", node.args[2] if node.target == _PADS[0] and len(node.args) > 2 else "constant")
+            if mode != "constant":
+                continue
+            node.meta["quantization_annotation"] = QuantizationAnnotation(
+                input_qspec_map={node.args[0]: input_spec},
+                output_qspec=SharedQuantizationSpec((node.args[0], node)), _annotated=True)
+
+
+_A = torch.ops.aten
+# Ops that move or copy int8 values without changing them: they share their input's
+# quantization. XNNPACKQuantizer leaves them unannotated, so one fed by a dequantize that an
+# int8 op also uses gets an int8 input and an fp32 output, which XNNPACK 1.5.1 refuses at load
+# time (xnn_status_invalid_parameter; x3d_xs's temporal convolution, measured).
+_PASSTHROUGH = {_A.slice.Tensor, _A.view.default, _A.reshape.default, _A.squeeze.dim, _A.squeeze.dims,
+                _A.unsqueeze.default, _A.permute.default, _A.transpose.int, _A.clone.default,
+                _A.flatten.using_ints, _A.contiguous.default}
+
+
+def _annotate_passthrough(model: torch.fx.GraphModule, input_spec) -> None:
+    """Share the input's quantization through value-preserving ops whose input is int8."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    quantized = {n for n in model.graph.nodes
+                 if getattr(n.meta.get("quantization_annotation"), "output_qspec", None) is not None}
+    for node in model.graph.nodes:  # topological order: a chain of such ops stays int8
+        if node.op != "call_function" or node.target not in _PASSTHROUGH or "quantization_annotation" in node.meta:
+            continue
+        source = node.args[0]
+        if isinstance(source, torch.fx.Node) and source in quantized:
+            node.meta["quantization_annotation"] = QuantizationAnnotation(
+                input_qspec_map={source: input_spec}, output_qspec=SharedQuantizationSpec((source, node)),
+                _annotated=True)
+            quantized.add(node)
 
 
 def xnnpack_quantizer(scheme: str):
@@ -21,32 +94,61 @@ def xnnpack_quantizer(scheme: str):
         get_symmetric_quantization_config,
     )
 
-    quantizer = XNNPACKQuantizer()
-    if scheme == "int8":
-        quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
-    else:
-        quantizer.set_module_type(torch.nn.Linear,
-                                  get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
-    return quantizer
+    base = XNNPACKQuantizer()
+    if scheme != "int8":
+        base.set_module_type(torch.nn.Linear, get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
+        return base
+    config = get_symmetric_quantization_config(is_per_channel=True)
+    base.set_global(config)
+
+    def also(model: torch.fx.GraphModule) -> None:  # what XNNPACKQuantizer leaves fp32 in 1.5.1
+        _annotate_sigmoids(model, config.input_activation)
+        _annotate_pads(model, config.input_activation)
+        _annotate_passthrough(model, config.input_activation)
+
+    return extend_quantizer(base, also)
+
+
+def partitioner():
+    """XnnpackPartitioner that also takes int8 sigmoids, pads and copies (1.5.1's configs for
+    them are fp32 only; XNNPACK itself runs them in qs8)."""
+    from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS
+    from executorch.backends.xnnpack.partition.config.generic_node_configs import (CloneConfig, CloneDimOrderConfig,
+                                                                                   ConstantPadConfig, SigmoidConfig)
+    from executorch.backends.xnnpack.partition.config.xnnpack_config import ConfigPrecisionType
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    def with_int8(config):
+        class Int8Too(config):
+            def supported_precision_types(self):
+                return [ConfigPrecisionType.FP32, ConfigPrecisionType.STATIC_QUANT]
+
+        Int8Too.__name__ = f"Int8{config.__name__}"
+        return Int8Too
+
+    widened = {SigmoidConfig, ConstantPadConfig, CloneConfig, CloneDimOrderConfig}
+    return XnnpackPartitioner(configs=[with_int8(c) if c in widened else c for c in ALL_PARTITIONER_CONFIGS])
 
 
 def quantize(job: QuantJob) -> QuantResult:
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     from converters.executorch import delegation_summary
 
     notes = []
-    quantized = quantize_pt2e(job.model, job.example_input, xnnpack_quantizer(job.scheme.name), job.calibration)
+    if job.scheme.name == "int8":
+        split_silu(job.model)  # x * sigmoid(x): both halves have int8 kernels
+    quantized, kept = quantize_pt2e(job.model, job.example_input, xnnpack_quantizer(job.scheme.name),
+                                    job.calibration, float_layers=job.float_layers)
     if job.scheme.name == "int8-dynamic":
         notes.append("dynamic int8 on Linear layers only; convolutions stay fp32 (whole-model dynamic "
                      "quantization fails on the 5-D input in ExecuTorch 1.5.1)")
     with torch.no_grad():
         exported = torch.export.export(quantized, (job.example_input,))
-    edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+    edge = to_edge_transform_and_lower(exported, partitioner=[partitioner()])
     delegation = delegation_summary(edge.exported_program().graph_module)
     if delegation["non_delegated_ops"]:
         notes.append("left to portable kernels: " + ", ".join(
             f"{op} x{n}" for op, n in delegation["non_delegated_ops"].items()))
     job.path.write_bytes(edge.to_executorch().buffer)
-    return QuantResult(notes=notes, delegation=delegation)
+    return QuantResult(notes=notes, delegation=delegation, float_layers=kept)

@@ -59,6 +59,10 @@ def describe_quantization(art) -> list[str]:
         if r.get("accuracy_fp32") is not None:
             lines.append(f"  top-1 accuracy: fp32 {_pct(r['accuracy_fp32'])} -> {q['scheme']} "
                          f"{_pct(r['accuracy_quantized'])}")
+    if r.get("float_layers"):
+        kept = r["float_layers"]
+        lines.append(f"  kept in floating point (--float-layers): {len(kept)} layer(s): "
+                     f"{', '.join(kept[:4])}{', ...' if len(kept) > 4 else ''}")
     for io in (r.get("io") or {}).get("inputs", []):
         lines.append(f"  input is {io['dtype']}: q = round(x / {io['scale']:.6g}) + {io['zero_point']}")
     for note in m["conversion"].get("notes", []):
@@ -95,9 +99,12 @@ def _schemes_text() -> str:
 @click.option("--latency-runs", type=int, default=20, show_default=True,
               help="Timed host runs for the median latency before and after (0: none).")
 @click.option("--threads", type=int, help="Host runtime threads (runtime default otherwise).")
+@click.option("--float-layers", metavar="NAMES", multiple=True,
+              help="Keep these layers in floating point (xnnpack and tflite): module names or globs as in the "
+                   "model's state dict, comma-separated or repeated, e.g. 'backbone.blocks.2.*.conv_dw'.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def quantize_cmd(model_name, checkpoint, module_spec, input_shape, target, scheme, calibration, samples,
-                 eval_samples, frames, size, classes, out, latency_runs, threads, as_json):
+                 eval_samples, frames, size, classes, out, latency_runs, threads, float_layers, as_json):
     """Quantize a model for one target and report what it costs.
 
     \b
@@ -105,6 +112,7 @@ def quantize_cmd(model_name, checkpoint, module_spec, input_shape, target, schem
       mobilekit quantize --model vlf_b0 --target xnnpack --scheme int8
       mobilekit quantize --checkpoint runs/exp1/best.pt -t tflite -s int8 --calibration data/clips
       mobilekit quantize --model vtn_eff -t ane -s palettize4
+      mobilekit quantize --model vlf_b0 -t xnnpack -s int8 --float-layers 'backbone.conv_stem,head.*'
       mobilekit convert --model vlf_b0 --target onnx --quantize int8-dynamic   (the same, from convert)
 
     \b
@@ -116,7 +124,8 @@ def quantize_cmd(model_name, checkpoint, module_spec, input_shape, target, schem
     cosine similarity of the logits with the fp32 model on the held-out clips, and top-1
     accuracy fp32 vs quantized when the clips' labels match the model's classes. Core ML runs
     only on macOS: elsewhere the saved package is checked and agreement is not measured; w8a8
-    needs macOS.
+    needs macOS. --float-layers keeps named layers fp32 (a layer that loses accuracy, or one
+    whose int8 kernel is slower on the device); the manifest's precision is then "mixed".
     """
     from converters.quantize import quantize
     from converters.source import parse_shape
@@ -130,7 +139,8 @@ def quantize_cmd(model_name, checkpoint, module_spec, input_shape, target, schem
     art = quantize(model_name, target, scheme, out, checkpoint=checkpoint, module=module_spec, input_shape=shape,
                    num_classes=_parse_classes(classes), num_frames=frames, image_size=size,
                    calibration=calibration, samples=samples, eval_samples=eval_samples,
-                   latency_runs=latency_runs, threads=threads, on_stage=_stage_echo())
+                   latency_runs=latency_runs, threads=threads, float_layers=split_names(float_layers),
+                   on_stage=_stage_echo())
     if as_json:
         click.echo(json.dumps(art.manifest, indent=2))
     else:
@@ -160,6 +170,11 @@ def quantize_targets(model_name, targets: list[str], out, scheme: str, what: dic
     if as_json:
         manifests = [a.manifest for a in arts]
         click.echo(json.dumps(manifests[0] if len(arts) == 1 else dict(zip(targets, manifests)), indent=2))
+
+
+def split_names(values) -> list[str]:
+    """--float-layers a,b --float-layers c -> [a, b, c]."""
+    return [n.strip() for v in values or () for n in v.split(",") if n.strip()]
 
 
 def _stage_echo():

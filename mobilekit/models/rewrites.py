@@ -11,6 +11,17 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _retype(model: nn.Module, cls: type, new_cls: type) -> int:
+    """Give every module of exactly type `cls` the subclass `new_cls` (in place: same
+    parameters and buffers, so state dicts are unchanged). Returns the count."""
+    count = 0
+    for module in model.modules():
+        if type(module) is cls:
+            module.__class__ = new_cls
+            count += 1
+    return count
+
+
 class DecomposedLayerNorm(nn.LayerNorm):
     """LayerNorm over the last dim written as 4-D means over dims (2, 3) + rsqrt.
 
@@ -37,12 +48,24 @@ class DecomposedLayerNorm(nn.LayerNorm):
 
 def decompose_layer_norms(model: nn.Module) -> int:
     """Swap every nn.LayerNorm in `model` (in place) for DecomposedLayerNorm. Returns the count."""
-    count = 0
-    for module in model.modules():
-        if type(module) is nn.LayerNorm:
-            module.__class__ = DecomposedLayerNorm
-            count += 1
-    return count
+    return _retype(model, nn.LayerNorm, DecomposedLayerNorm)
+
+
+class SiLUAsSigmoidMul(nn.SiLU):
+    """SiLU written as x * sigmoid(x): the same numbers, in the two ops int8 backends have.
+
+    XNNPACK has no SiLU kernel, so a quantized graph runs an nn.SiLU as dequantize -> fp32
+    sigmoid and mul -> quantize. Split, the sigmoid can be an int8 lookup table and the mul
+    an int8 mul (converters/quantize/xnnpack.py annotates both). No parameters.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(x)
+
+
+def split_silu(model: nn.Module) -> int:
+    """Swap every nn.SiLU in `model` (in place) for SiLUAsSigmoidMul. Returns the count."""
+    return _retype(model, nn.SiLU, SiLUAsSigmoidMul)
 
 
 class Conv3dAsConv2d(nn.Conv3d):
