@@ -332,6 +332,11 @@ def test_cli_quantize_and_convert_quantize(tmp_path):
     assert res.exit_code == 2
     last = res.stderr.strip().splitlines()[-1]  # one line: the problem and the supported schemes
     assert last == "error: scheme 'w8' is not supported for xnnpack; xnnpack supports int8, int8-dynamic"
+    res = runner.invoke(cli, ["quantize", "--module", module, "--input-shape", "1,2,3,64,64", "-t", "onnx",
+                              "-s", "int8", "--float-layers", "stem.0,head", "--float-layers", "temporal.*"])
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines()[-1] == ("error: --float-layers is not supported for onnx int8; drop "
+                                                   "--float-layers, or quantize for xnnpack or tflite")
 
 
 def test_help_lists_the_library_schemes():
