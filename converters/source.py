@@ -57,6 +57,12 @@ class FlatOutputs(nn.Module):
         return out if isinstance(out, tuple) else (out,)
 
 
+def model_module_name(traced_path: str) -> str:
+    """A module path traced through FlatOutputs (nn_module_stack: "model.backbone.conv") as the
+    user's model and its state dict name it ("backbone.conv"; "" for the model itself)."""
+    return "" if traced_path == "model" else traced_path.removeprefix("model.")
+
+
 def output_names(example_output: Any) -> list[str]:
     """`logits` for one tensor, the head names for a dict, output_<i> for a tuple/list."""
     if isinstance(example_output, torch.Tensor):

@@ -21,6 +21,7 @@ import torch
 from converters.compat.report import (CANNOT_CONVERT, FindingGroups, TargetReport, is_compute, node_flops, op_name,
                                       verdict_for, where)
 from converters.compat.rewrites import suggest_rewrite
+from converters.source import model_module_name
 
 # Why an op stays on portable kernels, from ../shared/TOOLCHAIN.md (measured with 1.5.1) and the
 # partitioner's configs (executorch/backends/xnnpack/partition/config/*.py). The partitioner's own
@@ -250,7 +251,7 @@ def _hierarchy_path(hierarchy) -> str:
     if isinstance(hierarchy, dict) and hierarchy:
         last = list(hierarchy.values())[-1]
         path = last[0] if isinstance(last, (tuple, list)) else last
-        return str(path).removeprefix("L['self'].").removeprefix("model.")
+        return model_module_name(str(path).removeprefix("L['self']."))
     return ""
 
 

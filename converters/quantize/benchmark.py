@@ -72,8 +72,8 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
     from converters import convert, resolve_model
     from converters.quantize import get_scheme, quantize, schemes_for
     from converters.quantize.api import FLOAT_LAYERS_MODULES
-    from mobilekit.commands.quantize import split_names
     from converters.validate import settle_batchnorm
+    from mobilekit.commands.quantize import split_names
     from mobilekit.errors import MobilekitError
     from mobilekit.table import format_table
 

@@ -15,22 +15,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from converters.source import model_module_name
 from mobilekit.errors import MobilekitError
-
-# converters.source.FlatOutputs holds the user's model as `.model`; layer names are given
-# as the model's own (its state_dict's), so the wrapper's prefix is dropped.
-_WRAPPER_PREFIX = "model."
-
 
 def layer_names(node: torch.fx.Node) -> list[str]:
     """The modules a graph node was traced in, outermost first, as the model names them."""
-    stack = node.meta.get("nn_module_stack") or {}
-    names = []
-    for path, _type in stack.values():
-        name = path[len(_WRAPPER_PREFIX):] if path.startswith(_WRAPPER_PREFIX) else path
-        if name and name != "model":
-            names.append(name)
-    return names
+    names = (model_module_name(path) for path, _type in (node.meta.get("nn_module_stack") or {}).values())
+    return [n for n in names if n]
 
 
 def _compute_in_float(node: torch.fx.Node) -> None:

@@ -13,7 +13,7 @@ quantized one, so every SiLU ran as dequantize -> fp32 sigmoid, mul -> quantize:
 runs an int8 sigmoid as a 256-entry lookup table; its output range is fixed to [0, 1)
 (scale 1/256, zero point -128, as TFLite's int8 logistic), so no observer is needed.
 
-Zero padding and value-preserving ops (slice, view, permute, clone, ...) between int8 ops
+Zero padding and ops that only move values (slice, view, permute, clone, ...) after int8 ops
 share their input's quantization; left unannotated, XNNPACK refused to load the 3-D models'
 int8 programs (x3d_xs, measured: its temporal convolution's padding and frame slices).
 """
@@ -42,43 +42,39 @@ def _annotate_sigmoids(model: torch.fx.GraphModule, input_spec) -> None:
                 input_qspec_map={node.args[0]: input_spec}, output_qspec=output_spec, _annotated=True)
 
 
-_PADS = (torch.ops.aten.pad.default, torch.ops.aten.constant_pad_nd.default)
-
-
-def _annotate_pads(model: torch.fx.GraphModule, input_spec) -> None:
-    """Mark zero padding int8 with its input's quantization (padding keeps values). Left fp32, a
-    pad between int8 ops fails XNNPACK's compile in 1.5.1 (StaticConstantPad: invalid
-    parameter; the 3-D models' temporal padding, e.g. x3d_xs)."""
-    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
-
-    for node in model.graph.nodes:
-        if node.op == "call_function" and node.target in _PADS and "quantization_annotation" not in node.meta:
-            mode = node.kwargs.get("mode", node.args[2] if node.target == _PADS[0] and len(node.args) > 2 else "constant")
-            if mode != "constant":
-                continue
-            node.meta["quantization_annotation"] = QuantizationAnnotation(
-                input_qspec_map={node.args[0]: input_spec},
-                output_qspec=SharedQuantizationSpec((node.args[0], node)), _annotated=True)
-
-
 _A = torch.ops.aten
 # Ops that move or copy int8 values without changing them: they share their input's
 # quantization. XNNPACKQuantizer leaves them unannotated, so one fed by a dequantize that an
 # int8 op also uses gets an int8 input and an fp32 output, which XNNPACK 1.5.1 refuses at load
-# time (xnn_status_invalid_parameter; x3d_xs's temporal convolution, measured).
+# time (xnn_status_invalid_parameter: StaticConstantPad, then a reshape, in x3d_xs's temporal
+# convolution, measured).
 _PASSTHROUGH = {_A.slice.Tensor, _A.view.default, _A.reshape.default, _A.squeeze.dim, _A.squeeze.dims,
                 _A.unsqueeze.default, _A.permute.default, _A.transpose.int, _A.clone.default,
                 _A.flatten.using_ints, _A.contiguous.default}
 
 
+def _moves_values(node: torch.fx.Node) -> bool:
+    """A _PASSTHROUGH op, or zero padding: 0 is exact in every int8 quantization, while
+    another fill value (EfficientViT pads with 1.0) may lie outside the input's range."""
+    if node.target in _PASSTHROUGH:
+        return True
+    if node.target == _A.pad.default:  # pad(x, pad, mode="constant", value=None)
+        mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+        value = node.args[3] if len(node.args) > 3 else node.kwargs.get("value")
+        return mode == "constant" and not value
+    if node.target == _A.constant_pad_nd.default:  # constant_pad_nd(x, pad, value=0)
+        return not (node.args[2] if len(node.args) > 2 else node.kwargs.get("value", 0))
+    return False
+
+
 def _annotate_passthrough(model: torch.fx.GraphModule, input_spec) -> None:
-    """Share the input's quantization through value-preserving ops whose input is int8."""
+    """Share the input's quantization through value-moving ops whose input is int8."""
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
 
     quantized = {n for n in model.graph.nodes
                  if getattr(n.meta.get("quantization_annotation"), "output_qspec", None) is not None}
     for node in model.graph.nodes:  # topological order: a chain of such ops stays int8
-        if node.op != "call_function" or node.target not in _PASSTHROUGH or "quantization_annotation" in node.meta:
+        if node.op != "call_function" or "quantization_annotation" in node.meta or not _moves_values(node):
             continue
         source = node.args[0]
         if isinstance(source, torch.fx.Node) and source in quantized:
@@ -103,7 +99,6 @@ def xnnpack_quantizer(scheme: str):
 
     def also(model: torch.fx.GraphModule) -> None:  # what XNNPACKQuantizer leaves fp32 in 1.5.1
         _annotate_sigmoids(model, config.input_activation)
-        _annotate_pads(model, config.input_activation)
         _annotate_passthrough(model, config.input_activation)
 
     return extend_quantizer(base, also)
