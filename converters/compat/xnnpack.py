@@ -23,7 +23,7 @@ from converters.compat.report import (CANNOT_CONVERT, FindingGroups, TargetRepor
 from converters.compat.rewrites import suggest_rewrite
 from converters.source import model_module_name
 
-# Why an op stays on portable kernels, from ../shared/TOOLCHAIN.md (measured with 1.5.1) and the
+# Why an op stays on portable kernels, measured with executorch 1.5.1 and the
 # partitioner's configs (executorch/backends/xnnpack/partition/config/*.py). The partitioner's own
 # reason, where it logs one, is appended.
 _WHY = {
