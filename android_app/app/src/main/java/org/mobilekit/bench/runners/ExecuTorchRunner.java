@@ -5,6 +5,7 @@ import org.mobilekit.bench.BuildConfig;
 import org.mobilekit.benchcore.InputTensor;
 import org.mobilekit.benchcore.ModelRunner;
 import org.pytorch.executorch.EValue;
+import org.pytorch.executorch.ExecutorchRuntimeException;
 import org.pytorch.executorch.Module;
 import org.pytorch.executorch.Tensor;
 
@@ -27,12 +28,13 @@ public final class ExecuTorchRunner implements ModelRunner {
   public void load(File modelFile, InputTensor in, int threads) {
     // mmap: the program's weights are paged in, not copied (as the runtime's own benchmark does)
     module = Module.load(modelFile.getAbsolutePath(), Module.LOAD_MODE_MMAP, threads);
-    // Load the method now, so that load_ms holds it and the first forward() does not.
-    int status = module.loadMethod("forward");
-    if (status != 0) {
-      throw new IllegalStateException(String.format("Error 0x%x loading method forward "
-          + "(the .pte needs a newer runtime or an operator this build lacks; see logcat "
-          + "tag ExecuTorch)", status));
+    // Load the method now, so that load_ms holds it and the first forward() does not. Since
+    // ExecuTorch 1.3 loadMethod returns nothing and throws, its message naming the error code.
+    try {
+      module.loadMethod("forward");
+    } catch (ExecutorchRuntimeException e) {
+      throw new IllegalStateException("loading method forward: " + e.getMessage() + " (the .pte "
+          + "needs a newer runtime or an operator this build lacks; see logcat tag ExecuTorch)", e);
     }
     input = EValue.from(Tensor.fromBlob(in.data, in.shape));
   }

@@ -5,12 +5,12 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.HashMap;
 import java.util.Map;
+import org.mobilekit.bench.BuildConfig;
 import org.mobilekit.benchcore.InputTensor;
 import org.mobilekit.benchcore.ModelRunner;
 import org.tensorflow.lite.DataType;
 import org.tensorflow.lite.Interpreter;
 import org.tensorflow.lite.Tensor;
-import org.tensorflow.lite.TensorFlowLite;
 
 /**
  * .tflite through LiteRT's Interpreter (com.google.ai.edge.litert), CPU with XNNPACK. A
@@ -29,7 +29,10 @@ public final class LiteRtRunner implements ModelRunner {
 
   @Override
   public String runtimeVersion() {
-    return TensorFlowLite.runtimeVersion();
+    // The pinned AAR's version, like the other runners. TensorFlowLite.runtimeVersion() loads the
+    // native library: called here, before the benchmark guards load(), a missing .so would be an
+    // UnsatisfiedLinkError that ends the run with no report instead of "load failed: ...".
+    return BuildConfig.LITERT_VERSION;
   }
 
   @Override

@@ -28,7 +28,9 @@ public final class PyTorchLiteRunner implements ModelRunner {
   @Override
   public void load(File modelFile, InputTensor in, int threads) {
     if (threads > 0) {
-      PyTorchAndroid.setNumThreads(threads); // process-wide in PyTorch Lite
+      // Process-wide. Present in the lite AAR: in 1.13.1 libpytorch_jni_lite's JNI_OnLoad
+      // registers PyTorchAndroid.nativeSetNumThreads (common_registerNatives). It throws for < 1.
+      PyTorchAndroid.setNumThreads(threads);
     }
     module = LiteModuleLoader.load(modelFile.getAbsolutePath());
     input = IValue.from(Tensor.fromBlob(in.data, in.shape));

@@ -1,0 +1,31 @@
+// Compile-only stub for tests/test_android_runners_compile.py; never packaged into the app.
+// Source: google-ai-edge/LiteRT@v1.4.1 tflite/java/src/main/java/org/tensorflow/lite/Tensor.java
+// (com.google.ai.edge.litert:litert 1.4.2 is pinned; the LiteRT repository has no v1.4.2 tag:
+// v1.4.1 is the nearest, and every member below is unchanged from v1.4.1 to v2.2.0.)
+package org.tensorflow.lite;
+
+public interface Tensor {
+  class QuantizationParams {
+    public QuantizationParams(final float scale, final int zeroPoint) {
+      throw new UnsupportedOperationException();
+    }
+
+    public float getScale() {
+      throw new UnsupportedOperationException();
+    }
+
+    public int getZeroPoint() {
+      throw new UnsupportedOperationException();
+    }
+  }
+
+  DataType dataType();
+
+  int numBytes();
+
+  int numElements();
+
+  int[] shape();
+
+  QuantizationParams quantizationParams();
+}
