@@ -65,6 +65,7 @@ final class BenchModel: ObservableObject {
         do {
             let manifest = try Wire.decode(ArtifactManifest.self,
                                            from: Data(contentsOf: folder.appendingPathComponent("manifest.json")))
+            try ArtifactNames.check(manifest)
             await benchmark(folder.appendingPathComponent(manifest.file), manifest: manifest, artifactId: nil)
         } catch {
             status = "not an artifact folder (manifest.json + model): \(error)"

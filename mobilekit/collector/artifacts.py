@@ -88,8 +88,10 @@ def read_manifest(text: bytes | str, where: str) -> ArtifactManifest:
     try:
         return ArtifactManifest.model_validate_json(text)
     except ValidationError as e:
-        fields = ", ".join(".".join(str(p) for p in err["loc"]) or "(root)" for err in e.errors())
-        raise MobilekitError(f"{where} is not a valid artifact manifest (fields: {fields})",
+        errs = e.errors()
+        fields = ", ".join(".".join(str(p) for p in err["loc"]) or "(root)" for err in errs)
+        first = errs[0]["msg"].removeprefix("Value error, ")
+        raise MobilekitError(f"{where} is not a valid artifact manifest (fields: {fields}; {first})",
                              "re-create the artifact with `mobilekit convert`") from e
 
 
@@ -137,12 +139,29 @@ def prepare_upload(folder: Path) -> ArtifactUpload:
     return ArtifactUpload(manifest, raw, model_path, manifest.file, digest)
 
 
+UPLOAD_PREFIX = ".upload-"
+
+
 class ArtifactFiles:
     """The server's artifact bytes: one file per sha256 under `root`."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+
+    def remove_stale_uploads(self, older_than: float) -> list[Path]:
+        """Delete upload temp files last written before `older_than` (a time.time()): a killed
+        server never got to remove them. Only our own prefix is touched; a newer one may be an
+        upload in progress in another worker."""
+        removed = []
+        for p in self.root.glob(UPLOAD_PREFIX + "*"):
+            try:
+                if p.is_file() and not p.is_symlink() and p.stat().st_mtime < older_than:
+                    p.unlink()
+                    removed.append(p)
+            except FileNotFoundError:  # another worker removed it first
+                pass
+        return removed
 
     def path(self, file_sha256: str) -> Path:
         return self.root / file_sha256
@@ -153,7 +172,7 @@ class ArtifactFiles:
         one (else ChecksumMismatch) and `verify(tmp_path)` does not raise. Atomic: a partial or
         refused upload never appears under a hash."""
         h, size = hashlib.sha256(), 0
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=UPLOAD_PREFIX)
         try:
             with os.fdopen(fd, "wb") as out:
                 for block in iter(lambda: src.read(CHUNK), b""):

@@ -22,7 +22,7 @@ from typing import Any, Optional, Union
 import httpx
 from pydantic import ValidationError
 
-from mobilekit.collector.artifacts import CHUNK, prepare_upload
+from mobilekit.collector.artifacts import CHUNK, prepare_upload, read_manifest
 from mobilekit.collector.wire import DeviceReport
 from mobilekit.errors import MobilekitError
 
@@ -136,15 +136,21 @@ class CollectorClient:
         """Download an artifact's file and manifest.json into dest_dir; the file is checked
         against the server's X-Checksum-Sha256 and only then moved into place."""
         dest_dir = Path(dest_dir)
-        dest_dir.mkdir(parents=True, exist_ok=True)
         manifest = self.artifact_manifest(artifact_id)
+        # Checked like a local artifact folder (the file name above all: a manifest stored by an
+        # older collector could name `..` or manifest.json) before anything is written.
+        file_name = read_manifest(json.dumps(manifest), f"the manifest of {artifact_id!r}").file
+        dest_dir.mkdir(parents=True, exist_ok=True)
         with self.http.stream("GET", f"/api/v1/artifacts/{artifact_id}/file") as resp:
             if resp.status_code != 200:
                 resp.read()
                 raise MobilekitError(f"collector answered {resp.status_code} for artifact "
                                      f"{artifact_id!r}: {_detail(resp)}", _fix(resp.status_code))
             expected = resp.headers.get("x-checksum-sha256", "")
-            name = _filename(resp) or manifest["file"]
+            name = _filename(resp) or file_name
+            if name not in (file_name, file_name + ".zip"):
+                raise MobilekitError(f"collector serves artifact {artifact_id!r} as {name!r}, its manifest "
+                                     f"names {file_name!r}", "push the artifact again")
             target, partial = dest_dir / name, dest_dir / (name + ".part")
             h = hashlib.sha256()
             with open(partial, "wb") as out:
@@ -156,7 +162,9 @@ class CollectorClient:
             raise MobilekitError(f"download of {artifact_id!r} has sha256 {h.hexdigest()[:12]}..., "
                                  f"the server says {expected[:12]}...", "download it again")
         partial.replace(target)
-        (dest_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        mtmp = dest_dir / "manifest.json.part"
+        mtmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        mtmp.replace(dest_dir / "manifest.json")
         return target
 
 

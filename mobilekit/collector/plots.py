@@ -8,6 +8,12 @@ import io
 from typing import Optional
 
 
+def _text(s: str) -> str:
+    """Names from reports shown literally: a `$` would start matplotlib mathtext, and an
+    unbalanced one fails the whole plot."""
+    return s.replace("$", r"\$")
+
+
 def plot_summary(summary: list[dict], relative_to: Optional[str] = None) -> bytes:
     """PNG bytes of the plot for summarize() rows (an empty plot says there is no data)."""
     import matplotlib
@@ -46,15 +52,15 @@ def plot_summary(summary: list[dict], relative_to: Optional[str] = None) -> byte
                     xs.append(j + width * (i - (len(series) - 1) / 2))
                     ys.append(hit["relative"])
                     labels.append(f"{hit['median_ms']:.3g}")
-            name = f"{device} ({target})" if several_targets else device
+            name = _text(f"{device} ({target})" if several_targets else device)
             # Same device, second target in this panel: same colour, hatched.
             hatch = "//" if any(k[0] == device for k in series[:i]) else None
             bars = ax.bar(xs, ys, width=width, label=name, color=colors[device], hatch=hatch,
                           edgecolor="white" if hatch else None)
             ax.bar_label(bars, labels=labels, fontsize=7, padding=1)
-        ax.set_xticks(range(len(models)), models, rotation=30, ha="right")
-        ax.set_title(unit)
-        ax.set_ylabel(f"latency relative to {relative_to or 'the fastest model'}")
+        ax.set_xticks(range(len(models)), [_text(m) for m in models], rotation=30, ha="right")
+        ax.set_title(_text(unit))
+        ax.set_ylabel(_text(f"latency relative to {relative_to or 'the fastest model'}"))
         ax.axhline(1.0, color="grey", linewidth=0.6, linestyle="--")
         ax.legend(fontsize=8)
         ax.margins(y=0.15)

@@ -19,11 +19,11 @@ import logging
 import os
 import socket
 import threading
+import time
 import zipfile
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -34,13 +34,19 @@ from mobilekit.collector.artifacts import (ArtifactFiles, ChecksumMismatch, arti
                                           zipped_directory_sha256)
 from mobilekit.collector.storage import DEFAULT_DB_URL, ReportFilter, Store
 from mobilekit.collector.summary import summarize
-from mobilekit.collector.wire import DeviceReport
+from mobilekit.collector.wire import DeviceReport, UtcDatetime
 from mobilekit.errors import MobilekitError
 
 MAX_REPORT_BYTES = 1 << 20          # a report with 10k raw latencies is ~150 KB
 MAX_ARTIFACT_BYTES = 4 << 30
+# Past the end a page is simply empty; beyond this an offset is a client bug (and would
+# overflow the database's 64-bit integers), so it is a 422.
+MAX_OFFSET = 2**31 - 1
+# A `since` filter: ISO 8601 that has a UTC equivalent (else 422, not an overflow later).
+Since = Annotated[Optional[UtcDatetime], Query(description="ISO 8601; runs created at or after")]
 STATIC = Path(__file__).with_name("static")
 log = logging.getLogger("mobilekit.collector")
+_PROCESS_START = time.time()  # (module import): upload temp files older than this are orphans
 
 
 # ------------------------------------------------------------------------------ limits
@@ -129,8 +135,8 @@ def _describe(r: DeviceReport) -> str:
 
 # ------------------------------------------------------------------------------ helpers
 def _errors(e: ValidationError) -> list[dict]:
-    return [{"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
-            for err in e.errors()]
+    return [{"field": ".".join(str(p) for p in err["loc"]) or "(body)",
+             "message": err["msg"].removeprefix("Value error, ")} for err in e.errors()]
 
 
 class _Cache:
@@ -183,9 +189,12 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
         artifacts_dir = (store.sqlite_path.with_name(store.sqlite_path.name + ".artifacts")
                          if store.sqlite_path else Path("mobilekit-artifacts"))
     files = ArtifactFiles(Path(artifacts_dir))
+    # Uploads a killed process left half-written: ours by prefix, and older than this process.
+    for stale in files.remove_stale_uploads(older_than=_PROCESS_START):
+        log.info("removed %s, an upload a stopped collector left unfinished", stale)
     writer = ReportWriter(store)
     cache = _Cache()
-    expected_auth = f"Bearer {token}".encode()
+    expected_token = token.encode()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -203,8 +212,10 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
     app.state.store, app.state.files = store, files
 
     def require_token(request: Request) -> None:
-        got = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(got, expected_auth):
+        # RFC 7235: the scheme is case-insensitive (`bearer x` is `Bearer x`).
+        scheme, _, credentials = request.headers.get("authorization", "").strip().partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), expected_token)
+        if not ok:
             raise HTTPException(401, "missing or wrong token; send `Authorization: Bearer <token>` "
                                      "with the token `mobilekit collect` printed",
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -215,7 +226,7 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
     # ---------------------------------------------------------------------- reports
     @app.post("/api/v1/reports", status_code=201, summary="Store a device report",
               openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": DeviceReport.model_json_schema()}}}})
+                  "application/json": {"schema": {"$ref": "#/components/schemas/DeviceReport"}}}}})
     async def post_report(request: Request) -> JSONResponse:
         """Body: a DeviceReport (mobilekit.collector.wire). 201 when stored; 200 with
         `duplicate: true` when this report_id was stored before (nothing changes)."""
@@ -226,15 +237,16 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
         except ValidationError as e:
             errs = _errors(e)
             fields = ", ".join(sorted({x["field"] for x in errs}))
-            return JSONResponse({"detail": f"invalid report: check {fields}", "errors": errs}, 422)
+            first = f"{errs[0]['field']}: {errs[0]['message']}"
+            return JSONResponse({"detail": f"invalid report: check {fields} ({first})", "errors": errs}, 422)
         new = await writer.submit(report)
         return JSONResponse({"id": report.report_id, "duplicate": not new}, 201 if new else 200)
 
     @app.get("/api/v1/reports", summary="Stored reports, newest first")
     def get_reports(model: Optional[str] = None, target: Optional[str] = None,
                     device: Optional[str] = None, runtime: Optional[str] = None,
-                    since: Optional[datetime] = Query(None, description="ISO 8601; runs created at or after"),
-                    limit: int = Query(100, ge=0, le=10000), offset: int = Query(0, ge=0)) -> dict:
+                    since: Since = None, limit: int = Query(100, ge=0, le=10000),
+                    offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> dict:
         """`device` matches the device model, model identifier or make (case-insensitive).
         `total` counts every match; `reports` holds one page of full payloads."""
         total, page = store.list_reports(report_filter(model, target, device, runtime, since), limit, offset)
@@ -249,7 +261,7 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
     @app.get("/api/v1/summary", summary="Latency per model x device x compute unit")
     def get_summary(model: Optional[str] = None, target: Optional[str] = None,
                     device: Optional[str] = None, runtime: Optional[str] = None,
-                    since: Optional[datetime] = None,
+                    since: Since = None,
                     relative_to: Optional[str] = Query(None, description="Reference model, e.g. vlf_b0; "
                                                        "default: the fastest model per column")) -> dict:
         """Rows: runs, failed, median_ms (median of the runs' medians), p90_ms (median of the
@@ -262,7 +274,7 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
              response_class=Response, responses={200: {"content": {"image/png": {}}}})
     def get_summary_png(model: Optional[str] = None, target: Optional[str] = None,
                         device: Optional[str] = None, runtime: Optional[str] = None,
-                        since: Optional[datetime] = None, relative_to: Optional[str] = None) -> Response:
+                        since: Since = None, relative_to: Optional[str] = None) -> Response:
         from mobilekit.collector.plots import plot_summary
 
         f = report_filter(model, target, device, runtime, since)
@@ -358,6 +370,19 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
     def dashboard() -> HTMLResponse:
         return HTMLResponse((STATIC / "dashboard.html").read_text())
 
+    def openapi() -> dict:
+        # The report body is read by hand (for our 422 format), so FastAPI does not know its
+        # model: put it and its nested models under components, where its $refs point.
+        if app.openapi_schema is None:
+            doc = FastAPI.openapi(app)
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            body = DeviceReport.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in {**body.pop("$defs", {}), "DeviceReport": body}.items():
+                if schemas.setdefault(name, sub) != sub:
+                    raise RuntimeError(f"OpenAPI component {name!r} defined twice")  # a naming bug
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app
 
 

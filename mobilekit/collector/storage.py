@@ -9,15 +9,17 @@ server.py); a batch is one transaction, so a report is stored completely or not 
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
+from urllib.parse import quote
 
 from sqlalchemy import (BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine,
-                        event, func, select)
+                        event, func, inspect, select)
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError
 
 from mobilekit.collector.wire import ArtifactManifest, DeviceReport
 from mobilekit.errors import MobilekitError
@@ -101,34 +103,75 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-class Store:
-    """Reports and artifact metadata in one database; artifact bytes live on disk (artifacts.py)."""
+def _sqlite_busy_timeout(dbapi_conn, _record) -> None:
+    dbapi_conn.execute("PRAGMA busy_timeout=10000")
 
-    def __init__(self, url: str = DEFAULT_DB_URL):
+
+class Store:
+    """Reports and artifact metadata in one database; artifact bytes live on disk (artifacts.py).
+
+    `read_only=True` (what `mobilekit report --db` uses) never writes: a SQLite file is opened
+    with mode=ro, no table is created, and a database without the collector's tables is refused.
+    """
+
+    def __init__(self, url: str = DEFAULT_DB_URL, read_only: bool = False):
         try:
             parsed = make_url(url)
         except ArgumentError:
             raise MobilekitError(f"cannot parse database URL {url!r}",
                                  "use sqlite:///path/file.db or postgresql://user:pass@host/db")
-        self.url = url
+        self.url, self.read_only = url, read_only
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
-            parent = Path(parsed.database).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise MobilekitError(f"folder {parent} for the database does not exist",
-                                     "create it or pass another --db")
+        path = self.sqlite_path
+        if path is not None and read_only and not path.is_file():
+            raise MobilekitError(f"no collector database at {path}",
+                                 "pass --db sqlite:///path/to/file.db or --server URL")
+        if path is not None and not path.parent.is_dir():
+            raise MobilekitError(f"folder {path.parent} for the database does not exist",
+                                 "create it or pass another --db")
         try:
-            self.engine: Engine = create_engine(url)
+            if path is not None and read_only:
+                uri = f"file:{quote(str(path))}?mode=ro"
+                self.engine: Engine = create_engine(
+                    "sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+            else:
+                self.engine = create_engine(url)
         except Exception as e:  # missing driver (psycopg) or bad URL
             raise MobilekitError(f"cannot open database {url!r}: {e}",
                                  "for PostgreSQL `pip install psycopg[binary]`") from e
         if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_busy_timeout if read_only else _sqlite_pragmas)
+        where = str(path) if path is not None else url
         try:
-            metadata.create_all(self.engine)
-        except OperationalError as e:
+            if not read_only:
+                metadata.create_all(self.engine)
+            self._check_tables(where)
+        except DatabaseError as e:
+            self.engine.dispose()
+            if self.is_sqlite and "not a database" in str(e.orig):
+                raise MobilekitError(f"{where} is not a SQLite database",
+                                     "pass the database file `mobilekit collect --db` wrote, or a new "
+                                     "file name") from e
             raise MobilekitError(f"cannot open database {url!r}: {e.orig}",
                                  "check the path/URL and that the server is reachable") from e
+        except MobilekitError:
+            self.engine.dispose()
+            raise
+
+    def _check_tables(self, where: str) -> None:
+        """The collector's tables are there with (at least) the collector's columns: a database
+        of another program is refused in one line instead of failing on the first query."""
+        insp = inspect(self.engine)
+        present = set(insp.get_table_names())
+        for table in (reports,) if self.read_only else (reports, artifacts):  # reading needs only reports
+            if table.name not in present:
+                raise MobilekitError(f"{where} has no mobilekit collector tables (no `{table.name}`)",
+                                     "pass the database file `mobilekit collect --db` wrote")
+            missing = {c.name for c in table.columns} - {c["name"] for c in insp.get_columns(table.name)}
+            if missing:
+                raise MobilekitError(f"{where} has a `{table.name}` table that is not the collector's "
+                                     f"(no column {', '.join(sorted(missing))})",
+                                     "pass another --db; this file belongs to another program")
 
     @property
     def sqlite_path(self) -> Optional[Path]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from statistics import median
 from typing import Iterable, Optional
 
@@ -68,12 +69,18 @@ def summarize(rows: Iterable[dict], relative_to: Optional[str] = None) -> list[d
             ref = min(timed, key=lambda m: m["median_ms"], default=None)
         for m in members:
             m["reference"] = ref["model"] if ref else None
-            m["relative"] = (m["median_ms"] / ref["median_ms"]
+            m["relative"] = (_ratio(m["median_ms"], ref["median_ms"])
                              if ref and m["median_ms"] is not None else None)
 
     out.sort(key=lambda m: (_UNIT_ORDER.get(m["unit"], 9), m["unit"], m["device"], m["target"],
                             m["relative"] if m["relative"] is not None else float("inf"), m["model"]))
     return out
+
+
+def _ratio(a: float, b: float) -> Optional[float]:
+    """a / b, or None where it overflows (a denormal reference): JSON has no Infinity."""
+    r = a / b
+    return r if math.isfinite(r) else None
 
 
 def render(summary: list[dict], fmt: str = "table", relative_to: Optional[str] = None) -> str:

@@ -8,17 +8,20 @@ keeps the checked-in files equal to what these models produce.
 
 Conventions: snake_case keys, times in ISO 8601 UTC, durations in milliseconds (`_ms`),
 sizes in bytes or MiB as the key says, unknown keys rejected (a typo is an error, not data loss).
+Every number is finite (Infinity/NaN are refused: JSON cannot carry them, so they would be
+stored as null and the stored payload would then fail this very schema).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 REPORT_SCHEMA_VERSION = 1
 MANIFEST_SCHEMA_VERSION = 1
@@ -30,10 +33,60 @@ TARGETS = ("ane", "coreml-gpu", "coreml-cpu", "xnnpack", "ptl", "tflite", "onnx"
 REPORT_TARGETS = TARGETS + ("pytorch",)
 RUNTIMES = ("coreml", "executorch", "pytorch-lite", "litert", "onnxruntime", "pytorch")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# A model name becomes part of an artifact id (`<model>-<target>-<sha8>`), a URL path segment
+# and a folder name: letters, digits, `_`, `.` and `-` only, so every id can be fetched.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+MANIFEST_FILE_NAME = "manifest.json"
+# Longer than any timed run can be: keeps medians of medians and ratios finite.
+MAX_MS = 1e9
+
+
+def _utc_convertible(v: datetime) -> datetime:
+    """Refuse a time that has no UTC equivalent (9999-12-31T23:59:59-23:59 overflows year
+    9999): stored times and filters are compared in UTC."""
+    if v.tzinfo is not None:
+        try:
+            v.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("time is out of range once converted to UTC; send it in UTC (Z)") from None
+    return v
+
+
+def _finite_json(v: Any, where: str = "") -> Any:
+    """Free-form JSON (conversion notes, quantization report) must hold finite numbers too."""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"{where or 'value'} is {v}; only finite numbers are allowed")
+    if isinstance(v, dict):
+        for k, x in v.items():
+            _finite_json(x, f"{where}.{k}" if where else str(k))
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            _finite_json(x, f"{where}[{i}]")
+    return v
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc_convertible)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]
+Milliseconds = Annotated[float, Field(ge=0, le=MAX_MS)]
+
+
+def check_file_name(name: str) -> str:
+    """The artifact file named by a manifest: one plain name inside the artifact folder. The
+    Android reader (benchcore Manifest.java) refuses `/`, `\\` and `..`; beyond that, `.`, an
+    empty name and manifest.json itself would make a download overwrite or miss the folder."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"file {name!r} must be a plain file name inside the artifact folder "
+                         "(no '/', '\\', '.' or '..')")
+    if name == MANIFEST_FILE_NAME:
+        raise ValueError(f"file {name!r} is the manifest's own name; name the model file")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"file {name!r} contains control characters")
+    return name
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # ----------------------------------------------------------------------------- manifest
@@ -73,12 +126,13 @@ class Quantization(_Strict):
     tool: str = Field(description="Library that quantized, e.g. 'torchao pt2e + XNNPACKQuantizer'")
     calibration: Optional[str] = Field(None, description="Calibration source, e.g. 'synthetic'")
     calibration_samples: Optional[int] = None
-    report: dict = Field(default_factory=dict, description="Size/latency/agreement before vs after")
+    report: JsonObject = Field(default_factory=dict, description="Size/latency/agreement before vs after")
 
 
 class ArtifactManifest(_Strict):
     schema_version: Literal[1] = MANIFEST_SCHEMA_VERSION
-    model: str
+    model: str = Field(json_schema_extra={"pattern": MODEL_NAME_PATTERN},
+                       description="Letters, digits, _ . - (part of the collector's artifact id)")
     family: Optional[str] = None
     num_classes: int
     classes: Optional[list[str]] = Field(None, description="Class labels in logit order, if known")
@@ -90,13 +144,27 @@ class ArtifactManifest(_Strict):
     delegate: Optional[str] = Field(None, description="ExecuTorch delegate, e.g. xnnpack, coreml")
     precision: Literal["fp32", "fp16", "int8", "mixed"]
     quantization: Optional[Quantization] = None
-    file: str = Field(description="The artifact's file name inside its folder")
-    size_bytes: int = Field(ge=0)
+    file: str = Field(max_length=200, description="The artifact's file name inside its folder: a "
+                                                  "plain name, not manifest.json")
+    size_bytes: int = Field(ge=0, le=2**63 - 1)
     sha256: str
-    created_at: datetime
+    created_at: UtcDatetime
     tools: dict[str, str] = Field(description="Versions of torch, the converter and runtime")
     validation: Validation
-    conversion: dict = Field(default_factory=dict, description="seconds, rewrites applied, notes")
+    conversion: JsonObject = Field(default_factory=dict, description="seconds, rewrites applied, notes")
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return check_file_name(v)
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if not _MODEL_NAME.fullmatch(v):
+            raise ValueError(f"model {v!r} must be 1-100 letters, digits, '_', '.' or '-' starting with a "
+                             "letter or digit (it becomes part of the artifact id and its URL)")
+        return v
 
     @field_validator("sha256")
     @classmethod
@@ -145,29 +213,47 @@ class RunConfig(_Strict):
     batch_size: int = Field(1, ge=1)
 
 
+def _at_most(a: float, b: float) -> bool:
+    """a <= b, allowing last-digit rounding on the device: the mean of equal latencies can come
+    out one ulp above their max ([0.1] * 3 -> 0.10000000000000002), an interpolated p90 too."""
+    return a <= b + 1e-9 * abs(b)
+
+
 class Stats(_Strict):
-    min: float = Field(ge=0)
-    median: float = Field(ge=0)
-    mean: float = Field(ge=0)
-    p90: float = Field(ge=0)
-    std: float = Field(ge=0)
-    max: Optional[float] = Field(None, ge=0)
-    trimmed_mean: Optional[float] = Field(None, ge=0, description="Mean without the top and "
-                                                                  "bottom 10%")
+    min: Milliseconds
+    median: Milliseconds
+    mean: Milliseconds
+    p90: Milliseconds
+    std: Milliseconds
+    max: Optional[Milliseconds] = None
+    trimmed_mean: Optional[Milliseconds] = Field(None, description="Mean without the top and bottom 10%")
 
     @model_validator(mode="after")
     def _ordered(self):
-        if not self.min <= self.median <= self.p90:
-            raise ValueError("stats must satisfy min <= median <= p90")
+        top = self.p90 if self.max is None else self.max
+        broken = [
+            f"{a} ({x:g}) > {b} ({y:g})" for a, x, b, y, ok in (
+                ("min", self.min, "median", self.median, self.min <= self.median),
+                ("median", self.median, "p90", self.p90, self.median <= self.p90),
+                ("p90", self.p90, "max", top, _at_most(self.p90, top)),
+                ("min", self.min, "mean", self.mean, _at_most(self.min, self.mean)),
+                ("mean", self.mean, "max", top, self.max is None or _at_most(self.mean, top)),
+            ) if not ok]
+        if self.trimmed_mean is not None and not (_at_most(self.min, self.trimmed_mean)
+                                                  and (self.max is None or _at_most(self.trimmed_mean, top))):
+            broken.append(f"trimmed_mean ({self.trimmed_mean:g}) outside [min, max]")
+        if broken:
+            raise ValueError("stats must satisfy min <= median <= p90 <= max and min <= mean <= max; "
+                             "got " + ", ".join(broken))
         return self
 
 
 class Results(_Strict):
-    compile_ms: Optional[float] = Field(None, ge=0, description="On-device compile (Core ML)")
-    load_ms: float = Field(ge=0)
-    first_inference_ms: float = Field(ge=0)
+    compile_ms: Optional[Milliseconds] = Field(None, description="On-device compile (Core ML)")
+    load_ms: Milliseconds
+    first_inference_ms: Milliseconds
     latency_ms: Stats = Field(description="Statistics of the timed iterations")
-    latencies_ms: Optional[list[float]] = Field(None, description="Every timed latency, in order")
+    latencies_ms: Optional[list[Milliseconds]] = Field(None, description="Every timed latency, in order")
     peak_memory_mb: Optional[float] = Field(None, ge=0)
 
 
@@ -181,7 +267,7 @@ class DeviceReport(_Strict):
     schema_version: Literal[1] = REPORT_SCHEMA_VERSION
     report_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
                            description="Idempotency key: a retry sends the same id")
-    created_at: datetime = Field(description="When the run finished (UTC)")
+    created_at: UtcDatetime = Field(description="When the run finished (UTC)")
     device: Device
     app: App
     artifact: ArtifactRef

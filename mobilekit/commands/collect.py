@@ -114,11 +114,7 @@ def report_cmd(server, db_url, fmt, plot, relative_to, model, target, device, ru
     else:
         from mobilekit.collector.storage import ReportFilter, Store
 
-        db_url = db_url or DEFAULT_DB
-        if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
-            raise MobilekitError(f"no collector database at {db_url[len('sqlite:///'):]}",
-                                 "pass --db sqlite:///path/to/file.db or --server URL")
-        store = Store(db_url)
+        store = Store(db_url or DEFAULT_DB, read_only=True)  # reading a report never writes
         try:
             rows = summarize(store.summary_rows(ReportFilter(**filters)), relative_to)
         finally:

@@ -93,6 +93,7 @@ public final class CollectorClient: @unchecked Sendable {
     /// the list's file_sha256, or nothing is kept.
     public func download(_ entry: ArtifactEntry, into dir: URL) async throws -> ArtifactManifest {
         let (manifest, manifestData) = try await self.manifest(entry.id)
+        try ArtifactNames.check(manifest)  // before anything is written under `dir`
         let (data, response) = try await send(request("/api/v1/artifacts/\(escape(entry.id))/file"))
         try check(response, data, path: "file")
         guard let actual = SHA256Hex.of(data) else {

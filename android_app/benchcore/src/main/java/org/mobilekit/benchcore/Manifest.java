@@ -22,6 +22,38 @@ public final class Manifest {
     }
   }
 
+  /** Letters, digits, _ . - (the collector's MODEL_NAME_PATTERN): part of an artifact id. */
+  private static final java.util.regex.Pattern MODEL_NAME =
+      java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,99}");
+
+  /**
+   * The naming rule of every reader (mobilekit/collector/schemas/artifact_names.json): the
+   * model file is one plain name inside the artifact folder, so a download can neither leave
+   * the folder nor overwrite manifest.json.
+   */
+  public static String checkFileName(String file) throws ManifestException {
+    boolean control = false;
+    for (int i = 0; i < file.length(); i++) {
+      char c = file.charAt(i);
+      control |= c < 32 || c == 127;
+    }
+    if (file.isEmpty() || file.equals(".") || file.equals("..") || file.contains("/")
+        || file.contains("\\") || file.equals("manifest.json") || control) {
+      throw new ManifestException("manifest file \"" + file + "\" must be a plain file name "
+          + "inside the artifact folder (not manifest.json); re-convert the artifact");
+    }
+    return file;
+  }
+
+  /** A model name the collector can put in an artifact id and URL. */
+  public static String checkModelName(String model) throws ManifestException {
+    if (!MODEL_NAME.matcher(model).matches()) {
+      throw new ManifestException("manifest model \"" + model + "\" must be 1-100 letters, "
+          + "digits, '_', '.' or '-' starting with a letter or digit; re-convert the artifact");
+    }
+    return model;
+  }
+
   public final Map<String, Object> raw;
   public final String model;
   public final String family;
@@ -52,7 +84,7 @@ public final class Manifest {
       throw new ManifestException("manifest schema_version " + version + " is not supported "
           + "(this app reads version " + SCHEMA_VERSION + "); update the app or re-convert");
     }
-    model = str(m, "model", true);
+    model = checkModelName(str(m, "model", true));
     family = str(m, "family", false);
     numClasses = num(m, "num_classes").longValue();
     target = str(m, "target", true);
@@ -62,11 +94,7 @@ public final class Manifest {
     precision = str(m, "precision", true);
     Map<String, Object> q = obj(m, "quantization", false);
     quantization = q == null ? null : str(q, "scheme", true);
-    file = str(m, "file", true);
-    if (file.contains("/") || file.contains("\\") || file.equals("..")) {
-      throw new ManifestException("manifest file \"" + file + "\" must be a plain file name "
-          + "inside the artifact folder; re-convert the artifact");
-    }
+    file = checkFileName(str(m, "file", true));
     sizeBytes = num(m, "size_bytes").longValue();
     sha256 = str(m, "sha256", true);
     if (!sha256.matches("[0-9a-f]{64}")) {

@@ -60,6 +60,25 @@ public class ManifestTest {
     expectError("{\"schema_version\": 1,", "not valid JSON");
   }
 
+  /** The same cases the collector and the iOS reader are tested on. */
+  @Test
+  public void appliesTheSharedNamingRule() throws Exception {
+    Map<String, Object> names = Json.parseObject(
+        TestFiles.read(new File(TestFiles.goldenDir().getParentFile(), "artifact_names.json")));
+    for (Object good : (java.util.List<?>) names.get("good_files")) {
+      assertEquals(good, Manifest.parse(mutate("file", good)).file);
+    }
+    for (Object bad : (java.util.List<?>) names.get("bad_files")) {
+      expectError(mutate("file", bad), "plain file name");
+    }
+    for (Object good : (java.util.List<?>) names.get("good_models")) {
+      assertEquals(good, Manifest.parse(mutate("model", good)).model);
+    }
+    for (Object bad : (java.util.List<?>) names.get("bad_models")) {
+      expectError(mutate("model", bad), "letters, digits");
+    }
+  }
+
   @Test
   public void loadsFromAnArtifactFolder() throws Exception {
     File dir = tmp.newFolder("vlf_b0-xnnpack");
