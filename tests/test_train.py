@@ -157,6 +157,7 @@ def test_torchrun_trains_with_ddp_on_two_cpu_processes(tmp_path):
                          capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "cpu x2" in run.stdout and "accumulation = 4 effective" in run.stdout
+    assert run.stdout.count("best validation") == 1  # process 0 reports for both
     (record,) = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert record["step"] == 2  # 8 clips / (2 processes x 2 clips x 1 accumulation) per step
     _, meta = load_model_from_checkpoint(out / "last.pt")

@@ -25,6 +25,9 @@ class ConsoleReporter:
                    f"workers {info['workers']} -> {info['out']}")
         if info["start_step"]:
             click.echo(f"resuming at epoch {info['start_epoch'] + 1}, step {info['start_step']}")
+        if info.get("removed_temp_files"):
+            click.echo(f"removed {info['removed_temp_files']} temp file(s) left in {info['out']} by an interrupted "
+                       "checkpoint write")
 
     def bar(self, phase: str, epoch: int, total: int):
         from tqdm import tqdm
@@ -84,6 +87,9 @@ class _TqdmBar:
 @click.option("--max-steps", type=int, help="Stop after this many optimizer steps (last.pt is kept for --resume).")
 @click.option("--time-limit", type=float, help="Stop after this many seconds of training.")
 @click.option("--stop-at", type=float, help="Stop once validation top-1 (EK100: action) reaches this, e.g. 0.95.")
+@click.option("--max-unreadable", default=0.1, type=click.FloatRange(0, 1),
+              help="Stop when more than this fraction of an epoch's training or validation clips cannot be "
+                   "decoded (a wholly unreadable epoch always stops).")
 @click.option("--train-samples", type=int, help="Synthetic only: training clips [default: 2048].")
 @click.option("--val-samples", type=int, help="Synthetic only: validation clips [default: 512].")
 @click.option("--num-classes", type=int, help="Synthetic only: classes, even, 2..8 [default: 2].")
@@ -104,6 +110,8 @@ def train_cmd(**options) -> None:
 
     options = {k: v for k, v in options.items()}
     summary = fit(TrainConfig(**options), ConsoleReporter())
+    if not summary["main"]:  # under torchrun, process 0 reports for all
+        return
     if summary["stopped"]:
         click.echo(f"stopped at step {summary['steps']} ({summary['stopped']}); continue with "
                    f"--resume {summary['out']}/last.pt")

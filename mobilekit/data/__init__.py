@@ -4,7 +4,7 @@ Kinetics, folder-per-class) and a synthetic temporal dataset.
     from mobilekit.data import build_dataset, SyntheticVideoDataset
 """
 
-from mobilekit.data.datasets import DATASETS, build_dataset, collate_skip_bad
+from mobilekit.data.datasets import DATASETS, ClipBatch, build_dataset, collate_skip_bad
 from mobilekit.data.synthetic import SyntheticVideoDataset
 
-__all__ = ["DATASETS", "SyntheticVideoDataset", "build_dataset", "collate_skip_bad"]
+__all__ = ["DATASETS", "ClipBatch", "SyntheticVideoDataset", "build_dataset", "collate_skip_bad"]

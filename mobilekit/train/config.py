@@ -34,6 +34,7 @@ class TrainConfig:
     max_steps: int | None = None     # stop after this many optimizer steps (checkpoint kept)
     time_limit: float | None = None  # stop after this many seconds of training (checkpoint kept)
     stop_at: float | None = None     # stop once validation top-1 (EK100: action) reaches this
+    max_unreadable: float = 0.1      # stop when more than this fraction of an epoch's clips is unreadable
     # Synthetic dataset only: how many clips per split and how many classes (even, 2..8).
     train_samples: int | None = None
     val_samples: int | None = None

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Sampler
 
+from mobilekit.errors import MobilekitError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -30,12 +32,29 @@ class DistInfo:
         return self.world_size > 1
 
 
-def pick_device(device: str, local_rank: int = 0) -> torch.device:
+def pick_device(device: str, local_rank: int = 0, local_world_size: int = 1) -> torch.device:
+    """The device of this process: cuda:LOCAL_RANK under torchrun. A host with fewer GPUs
+    than the processes torchrun starts on it is an error on every process (not only on the
+    one whose GPU is missing, which would leave the others waiting for it)."""
     if device == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device(f"cuda:{local_rank}")
+        dev = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    else:
+        dev = torch.device(device)
+        if dev.type == "cuda" and dev.index is None:
+            dev = torch.device(f"cuda:{local_rank}")
+    if dev.type == "cuda":
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if gpus == 0:
+            raise MobilekitError(f"--device {device} asks for a CUDA GPU but this host has none visible",
+                                 "use --device cpu (or auto), or check CUDA_VISIBLE_DEVICES and the driver")
+        if local_world_size > gpus and device in ("auto", "cuda"):
+            raise MobilekitError(f"torchrun starts {local_world_size} processes on this host but it has {gpus} "
+                                 f"GPU{'s' if gpus > 1 else ''} (one process per GPU)",
+                                 f"pass --nproc-per-node {gpus} (or fewer) to torchrun")
+        if dev.index >= gpus:
+            raise MobilekitError(f"this process (LOCAL_RANK {local_rank}) needs cuda:{dev.index} but this host has "
+                                 f"{gpus} GPU{'s' if gpus > 1 else ''}",
+                                 f"pass --nproc-per-node {gpus} (or fewer) to torchrun, or --device cuda:0")
     return dev
 
 
@@ -44,7 +63,8 @@ def init_distributed(device: str = "auto") -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = pick_device(device, local_rank)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(local_rank + 1)))
+    dev = pick_device(device, local_rank, local_world)
     if world > 1:
         import torch.distributed as dist
 
@@ -69,12 +89,15 @@ class EpochSampler(Sampler[int]):
 
     For training (`pad=True`) every process gets the same number of indices (DDP needs
     equal steps); evaluation shards without padding so counts are exact after all_reduce.
+    With `with_epoch` it yields `(epoch, index)`, so the epoch reaches datasets in persistent
+    DataLoader workers.
     """
 
     def __init__(self, size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 pad: bool = True):
+                 pad: bool = True, with_epoch: bool = False):
         self.size, self.shuffle, self.seed = size, shuffle, seed
         self.rank, self.world_size, self.pad = rank, world_size, pad
+        self.with_epoch = with_epoch
         self.epoch = 0
         self.skip = 0
 
@@ -93,6 +116,8 @@ class EpochSampler(Sampler[int]):
         return order[self.rank::self.world_size][self.skip:]
 
     def __iter__(self):
+        if self.with_epoch:
+            return iter([(self.epoch, i) for i in self._indices()])
         return iter(self._indices())
 
     def __len__(self) -> int:

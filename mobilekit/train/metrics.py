@@ -16,13 +16,24 @@ def correct_topk(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...]
     return {k: hit[:, :min(k, kmax)].any(dim=1) for k in ks}
 
 
+def metric_names(heads: list[str] | None = None) -> list[str]:
+    """The metrics of a single-head model (heads None), or of EK100-style named heads."""
+    if not heads:
+        return ["top1", "top5"]
+    return [f"{h}_top{k}" for h in heads for k in (1, 5)] + ["action_top1"]
+
+
 class AccuracyMeter:
     """Sums of correct predictions per metric; `.compute()` -> {"top1": .., "top5": ..} or for
-    multi-head outputs {"verb_top1", "verb_top5", "noun_top1", ..., "action_top1"}."""
+    multi-head outputs {"verb_top1", "verb_top5", "noun_top1", ..., "action_top1"}.
 
-    def __init__(self, device: torch.device | str = "cpu"):
+    `heads` (the output's head names, None for one head) fixes the metrics up front, so a
+    process that saw no batch still sends every entry in `all_reduce`."""
+
+    def __init__(self, device: torch.device | str = "cpu", heads: list[str] | None = None):
         self.device = device
-        self.sums: dict[str, torch.Tensor] = {}
+        self.sums: dict[str, torch.Tensor] = {n: torch.zeros((), dtype=torch.float64, device=device)
+                                              for n in metric_names(heads)}
         self.count = torch.zeros((), dtype=torch.float64, device=device)
 
     def _add(self, name: str, hits: torch.Tensor) -> None:
@@ -30,6 +41,10 @@ class AccuracyMeter:
         self.sums[name] = self.sums.get(name, torch.zeros((), dtype=torch.float64, device=self.device)) + v
 
     def update(self, output, target) -> None:
+        if isinstance(output, dict) and "top1" in self.sums and not self.count:
+            # Built without `heads` for a multi-head model: take the heads from its first output.
+            self.sums = {n: torch.zeros((), dtype=torch.float64, device=self.device)
+                         for n in metric_names(list(output))}
         if isinstance(output, dict):
             tops1 = []
             for head, logits in output.items():

@@ -1,20 +1,23 @@
 """Dataset builders by name: `build_dataset(name, root, split, num_frames, image_size, train)`.
 
 Every dataset returns (clip, label) with clip float32 (T, 3, H, W), ImageNet-normalised, and
-has `.classes` (a list of names; EK100: {"verb": [...], "noun": [...]}).
+has `.classes` (a list of names; EK100: {"verb": [...], "noun": [...]}). With
+`device_transform=True` the video datasets return (RawClip, label) instead: uint8 frames that
+`collate_skip_bad` batches into a ClipBatch and `ClipBatch.to_input(device)` finishes
+(synthetic clips are rendered in float and come as before).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mobilekit.data.datasets.base import DatasetError, VideoClipDataset, collate_skip_bad
+from mobilekit.data.datasets.base import ClipBatch, DatasetError, RawClip, VideoClipDataset, collate_skip_bad
 
 DATASETS = ("ssv2", "epic100", "kinetics", "folder", "synthetic")
 
 
 def build_dataset(name: str, root: str | Path | None, split: str, num_frames: int, image_size: int,
-                  train: bool, seed: int = 0, **kw):
+                  train: bool, seed: int = 0, device_transform: bool = False, **kw):
     """A dataset by name. `split` is "train" or "val". For "synthetic", `root` is ignored and
     `num_samples` (default 2048 train / 512 val) and `num_classes` (default 2) may be given."""
     if name == "synthetic":
@@ -38,7 +41,10 @@ def build_dataset(name: str, root: str | Path | None, split: str, num_frames: in
         from mobilekit.data.datasets.kinetics import kinetics_dataset as build
     else:
         from mobilekit.data.datasets.folder import folder_dataset as build
-    return build(root, split, num_frames, image_size, train, seed=seed, **kw)
+    ds = build(root, split, num_frames, image_size, train, seed=seed, **kw)
+    ds.device_transform = device_transform
+    return ds
 
 
-__all__ = ["DATASETS", "DatasetError", "VideoClipDataset", "build_dataset", "collate_skip_bad"]
+__all__ = ["DATASETS", "ClipBatch", "DatasetError", "RawClip", "VideoClipDataset", "build_dataset",
+           "collate_skip_bad"]

@@ -3,7 +3,11 @@ skipping unreadable videos.
 
 A sample that cannot be decoded (missing, corrupt, truncated) becomes `None` with a warning;
 `collate_skip_bad` drops those from the batch and reports how many it dropped, so the
-training loop counts them across DataLoader workers and an epoch never stops on one bad file.
+training loop counts them across DataLoader workers (and stops a run when too many are).
+
+With `device_transform` a dataset returns `RawClip`s (uint8 frames, cropped and flipped, plus
+the remaining random draws) and `collate_skip_bad` a `ClipBatch`, whose `to_input(device)`
+finishes the transform there: a quarter of the bytes of float32 through shared memory.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from mobilekit.data.transforms import AugmentConfig, ClipTransform
+from mobilekit.data.transforms import AugmentConfig, ClipAugment, ClipTransform
 from mobilekit.data.video import VideoDecodeError, decode_frames, load_image_frames
 from mobilekit.errors import MobilekitError
 
@@ -34,10 +38,43 @@ class VideoSample:
     frames: list[Path] = field(default_factory=list)
 
 
+@dataclass
+class RawClip:
+    """A clip before its float work: uint8 (T, 3, size, size) frames and the draws left."""
+
+    frames: torch.Tensor
+    augment: ClipAugment | None
+
+
+@dataclass
+class ClipBatch:
+    """Collated RawClips: uint8 (B, T, 3, size, size) frames and one augment per clip."""
+
+    frames: torch.Tensor
+    augments: list[ClipAugment | None]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def pin_memory(self) -> "ClipBatch":  # called by DataLoader(pin_memory=True)
+        return ClipBatch(self.frames.pin_memory(), self.augments)
+
+    def to_input(self, device: torch.device | str) -> torch.Tensor:
+        """float32 (B, T, 3, size, size), augmented and ImageNet-normalised on `device`:
+        equal to what the dataset would have returned without `device_transform`."""
+        clips = self.frames.to(device, non_blocking=True).float().div_(255)
+        if all(a is None for a in self.augments):
+            return ClipTransform.finish(clips, None)
+        return torch.stack([ClipTransform.finish(c, a) for c, a in zip(clips, self.augments)])
+
+
 class VideoClipDataset(Dataset):
     """Decodes `num_frames` TSN-sampled frames per sample and applies `ClipTransform`.
 
     Subclasses fill `samples` and `classes` (a list of names, or a dict of lists per head).
+    An index may be `(epoch, index)`: the epoch then comes with it, which reaches persistent
+    DataLoader workers (set_epoch in the main process does not). With `device_transform`,
+    items are `(RawClip, label)` for the training loop to finish on its device.
     """
 
     def __init__(self, samples: list[VideoSample], classes, num_frames: int, image_size: int,
@@ -52,6 +89,7 @@ class VideoClipDataset(Dataset):
         self.seed = seed
         self.transform = ClipTransform(image_size, train, augment)
         self.epoch = 0
+        self.device_transform = False
 
     def set_epoch(self, epoch: int) -> None:
         """Training randomness (frame offsets, augmentations) depends on (seed, epoch, index),
@@ -61,10 +99,10 @@ class VideoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _generator(self, index: int) -> torch.Generator | None:
+    def _generator(self, index: int, epoch: int) -> torch.Generator | None:
         if not self.train:
             return None
-        return torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index)
+        return torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
 
     def load(self, index: int, g: torch.Generator | None) -> torch.Tensor:
         """uint8 (T, 3, H, W) for sample `index`."""
@@ -78,23 +116,30 @@ class VideoClipDataset(Dataset):
             return load_image_frames([s.frames[i] for i in idx], short)
         return decode_frames(s.path, num_frames=self.num_frames, train=self.train, short_side=short, generator=g)
 
-    def __getitem__(self, index: int):
-        g = self._generator(index)
+    def __getitem__(self, index: int | tuple[int, int]):
+        epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
+        g = self._generator(index, epoch)
         try:
             clip = self.load(index, g)
         except VideoDecodeError as e:
             warnings.warn(f"skipping sample {index}: {e}", RuntimeWarning, stacklevel=2)
             return None
-        return self.transform(clip, g), self.samples[index].label
+        label = self.samples[index].label
+        if self.device_transform:
+            return RawClip(*self.transform.prepare(clip, g)), label
+        return self.transform(clip, g), label
 
 
 def collate_skip_bad(batch: list) -> tuple[Any, Any, int]:
-    """default_collate over the readable samples -> (clips, labels, num_skipped). clips and
-    labels are None when the whole batch was unreadable."""
+    """default_collate over the readable samples -> (clips, labels, num_skipped); RawClips
+    collate to a ClipBatch. clips and labels are None when the whole batch was unreadable."""
     good = [b for b in batch if b is not None]
     skipped = len(batch) - len(good)
     if not good:
         return None, None, skipped
+    if isinstance(good[0][0], RawClip):
+        clips = ClipBatch(torch.stack([c.frames for c, _ in good]), [c.augment for c, _ in good])
+        return clips, default_collate([label for _, label in good]), skipped
     clips, labels = default_collate(good)
     return clips, labels, skipped
 

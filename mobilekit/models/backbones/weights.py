@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import torch
@@ -20,22 +21,63 @@ def _list_keys(keys, limit: int = 8) -> str:
     return ", ".join(keys[:limit]) + more
 
 
+def describe_error(e: BaseException) -> str:
+    """`Type: first line of the message` (some exceptions, e.g. torch.load's EOFError on an
+    empty file, have no message at all)."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:120]}" if lines else type(e).__name__
+
+
+def verify_zip_crcs(path: Path, what: str, fix: str) -> None:
+    """Read every member of a zip (torch.save's format) and check its CRC-32: torch.load
+    does not, so a damaged tensor would otherwise load as wrong weights without a word.
+    A file that is not a zip at all (a legacy torch pickle) is left to torch.load."""
+    if not zipfile.is_zipfile(path):
+        with path.open("rb") as f:
+            if f.read(4) == b"PK\x03\x04":  # starts as a zip but its end (the directory) is gone
+                raise WeightsError(f"cannot read {what} {path}: it is truncated (the zip directory at its end "
+                                   "is missing)", fix)
+        return
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                with zf.open(info) as member:
+                    while member.read(1 << 20):  # the CRC is checked when a member is read to its end
+                        pass
+    except Exception as e:  # BadZipFile (a CRC mismatch), a damaged header, an unknown compression
+        raise WeightsError(f"cannot read {what} {path}: it is damaged ({describe_error(e)})", fix) from e
+
+
+def torch_load_verified(path: Path, what: str, fix: str, map_location="cpu"):
+    """torch.load(weights_only=True) after checking the file is not empty and its zip CRCs
+    match; any failure is one WeightsError line naming `what` and the file."""
+    if path.stat().st_size == 0:
+        raise WeightsError(f"cannot read {what} {path}: the file is empty (0 bytes)", fix)
+    verify_zip_crcs(path, what, fix)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated, not a torch file, or holds code (weights_only refuses it)
+        raise WeightsError(f"cannot read {what} {path} ({describe_error(e)})", fix) from e
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from .safetensors or a torch pickle (.pth/.pt/.bin), unwrapping
     the usual {'state_dict': ...} / {'model': ...} containers and DDP's 'module.' prefix."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist", "check the path")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    fix = "the file is corrupt, truncated or not a .safetensors/.pth state dict; download it again"
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        if path.stat().st_size == 0:
+            raise WeightsError(f"cannot read weights from {path}: the file is empty (0 bytes)", fix)
+        try:
             sd = load_file(str(path))
-        else:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt, truncated, or not a weights file at all
-        raise WeightsError(f"cannot read weights from {path} ({type(e).__name__}: {str(e)[:120]})",
-                           "the file is corrupt or not a .safetensors/.pth state dict") from e
+        except Exception as e:  # a truncated file fails the header's size check
+            raise WeightsError(f"cannot read weights from {path} ({describe_error(e)})", fix) from e
+    else:
+        sd = torch_load_verified(path, "weights from", fix)
     for key in _WRAPPER_KEYS:
         if isinstance(sd, dict) and isinstance(sd.get(key), dict):
             sd = sd[key]
