@@ -34,6 +34,10 @@ from mobilekit.models.registry import register_model
 
 Size3 = tuple[int, int, int]
 MVIT_EPS = 1e-6
+# The pooled q/k/v LayerNorms keep nn.LayerNorm's default eps: PySlowFast's MViT v1 (the code
+# that trained the released checkpoints) builds them with a bare nn.LayerNorm, as PyTorchVideo
+# does; only the block and final norms take 1e-6.
+POOL_NORM_EPS = 1e-5
 
 
 def conv_out(n: int, kernel: int, stride: int, pad: int) -> int:
@@ -94,9 +98,9 @@ class PoolingAttention(nn.Module):
             return FramesConv3d(hd, hd, kernel, stride, pad, groups=hd, bias=False)
 
         self.pool_q = pool(stride_q) if stride_q != (1, 1, 1) else None
-        self.norm_q = nn.LayerNorm(hd, eps=MVIT_EPS) if self.pool_q is not None else None
-        self.pool_k, self.norm_k = pool(stride_kv), nn.LayerNorm(hd, eps=MVIT_EPS)
-        self.pool_v, self.norm_v = pool(stride_kv), nn.LayerNorm(hd, eps=MVIT_EPS)
+        self.norm_q = nn.LayerNorm(hd, eps=POOL_NORM_EPS) if self.pool_q is not None else None
+        self.pool_k, self.norm_k = pool(stride_kv), nn.LayerNorm(hd, eps=POOL_NORM_EPS)
+        self.pool_v, self.norm_v = pool(stride_kv), nn.LayerNorm(hd, eps=POOL_NORM_EPS)
         self.q_thw = tuple(conv_out(n, k, s, p) for n, k, s, p in zip(thw, kernel, stride_q, pad)) \
             if self.pool_q is not None else thw
         self.kv_thw = tuple(conv_out(n, k, s, p) for n, k, s, p in zip(thw, kernel, stride_kv, pad))

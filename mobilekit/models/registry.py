@@ -9,7 +9,7 @@ from typing import Callable
 
 from torch import nn
 
-from mobilekit.errors import UnknownModelError
+from mobilekit.errors import MobilekitError, UnknownModelError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -73,18 +73,40 @@ def get_card(name: str) -> ModelCard:
 
 def create_model(name: str, num_classes: int | dict[str, int] | None = None,
                  num_frames: int | None = None, image_size: int | None = None,
-                 backbone_weights: str | None = None, **kw) -> nn.Module:
+                 backbone_weights: str | None = None, checkpoint: str | None = None,
+                 labels: str | None = None, **kw) -> nn.Module:
     """Build a zoo model. Defaults come from its card; `num_classes` may be a dict of
     named heads (e.g. {"verb": 97, "noun": 300}) for EK100-style outputs.
 
     `backbone_weights` loads a timm-layout ImageNet state dict into `model.backbone`.
+    `checkpoint` loads an official release (PyTorchVideo, PySlowFast, ...; the layout is told
+    from its keys) after building; `num_classes` defaults to its head's, and a different one
+    keeps everything but the classifier. Its class names, or those of `labels` (a file),
+    are `model.mobilekit_classes`.
     The returned module carries `mobilekit_config`, enough to rebuild it (checkpoints).
     """
     card = get_card(name)
     fn = _REGISTRY[name][1]
+    pretrained = None
+    if checkpoint is not None or labels is not None:
+        from mobilekit.errors import WeightsError
+        from mobilekit.models.pretrained import read_pretrained
+
+        if checkpoint is None:
+            raise WeightsError("labels name the classes of a checkpoint, and none was given",
+                               "pass checkpoint=FILE with labels, or drop labels")
+        if backbone_weights:
+            raise WeightsError("both checkpoint and backbone_weights given",
+                               "drop backbone_weights: the checkpoint holds the whole model")
+        pretrained = read_pretrained(checkpoint, name, card.family, labels)
+        if num_classes is None:
+            num_classes = pretrained.num_classes
+    for value, arg in ((num_frames, "num_frames"), (image_size, "image_size")):
+        if value is not None and value < 1:  # 0 is not "the default" (None is)
+            raise MobilekitError(f"{arg}={value} for {name}", f"give {arg} >= 1, or None for the card's default")
     config = dict(num_classes=card.num_classes if num_classes is None else num_classes,
-                  num_frames=num_frames or card.num_frames,
-                  image_size=image_size or card.image_size)
+                  num_frames=num_frames if num_frames is not None else card.num_frames,
+                  image_size=image_size if image_size is not None else card.image_size)
     model = fn(**config, **kw)
     if backbone_weights:
         from mobilekit.models.backbones import load_backbone_weights
@@ -93,6 +115,8 @@ def create_model(name: str, num_classes: int | dict[str, int] | None = None,
             raise UnknownModelError(f"model {name!r} has no 2D backbone to load weights into",
                                     "drop --backbone-weights for this model")
         load_backbone_weights(model.backbone, backbone_weights)
+    if pretrained is not None:
+        pretrained.load_into(model, name, keep_classifier=config["num_classes"] == pretrained.num_classes)
     model.mobilekit_config = {"model": name, **config, **kw}
     model.mobilekit_card = card
     return model
