@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
-import os
 import platform
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +14,9 @@ import torch
 from torch import nn
 
 from converters.job import ConversionJob, quiet
-from converters.manifest import (MANIFEST_NAME, build_manifest, sha256_of, size_of, tool_versions,
-                                 write_manifest)
+from converters.manifest import build_manifest, sha256_of, size_of, tool_versions, write_manifest
 from converters.source import INPUT_NAME, SourceModel, prepare_for_export, resolve_model
+from converters.staging import check_destination, clean_stale, failed_folder, staging_folder, swap_into_place
 from converters.targets import TARGETS, Target, get_target
 from mobilekit.errors import MobilekitError
 from mobilekit.models.rewrites import apply_target_rewrites
@@ -47,14 +44,26 @@ class Artifact:
 
 
 class ValidationFailed(MobilekitError):
-    """The artifact was written (status "failed" in its manifest) but does not match eager."""
+    """The artifact was written (status "failed" in its manifest) but does not match eager.
+    It is kept for inspection in `<folder>.failed` (`artifact.path`); `folder` is left as it was."""
 
-    def __init__(self, artifact: Artifact):
+    def __init__(self, artifact: Artifact, folder: Path):
         self.artifact = artifact
         v = artifact.validation
         super().__init__(f"{artifact.target} artifact does not match eager PyTorch: {v['reason']} "
-                         f"(kept for inspection in {artifact.path})",
+                         f"(kept for inspection in {artifact.path}; {folder} left as it was)",
                          "try another target, or report the model with that folder")
+
+
+def check_options(*, samples: int | None = None, eval_samples: int | None = None,
+                  latency_runs: int | None = None, threads: int | None = None) -> None:
+    """Refuse, before any work, counts below their minimum (named by their CLI flags, as
+    converters.source names --classes/--frames/--size, which resolve_model checks)."""
+    for value, flag, least in ((samples, "--samples", 1), (eval_samples, "--eval-samples", 1),
+                               (latency_runs, "--latency-runs", 0), (threads, "--threads", 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise MobilekitError(f"{flag} {value!r} is not a whole number of {least} or more",
+                                 f"give {flag} {least} or more")
 
 
 def _default_input_spec(src: SourceModel) -> dict:
@@ -77,19 +86,20 @@ def _validate(target: Target, model: nn.Module, src: SourceModel, file: Path, ou
               samples: int, latency_runs: int, threads: int | None) -> dict:
     from converters import validate as v
 
-    clips = v.random_clips(src.input_shape, samples)
+    clips, kinds = v.validation_clips(src.input_shape, samples)
     if target.host_runtime:
         from converters.runtimes import load_runtime
 
         expected = v.eager_outputs(model, clips)
+        noise = v.eager_noise(model, clips, expected)
         try:
             with quiet():
                 runtime = load_runtime(file, threads=threads)
-                return v.compare(runtime, clips, expected, target.precision, latency_runs)
+                return v.compare(runtime, clips, expected, target.precision, latency_runs, kinds, noise)
         except MobilekitError:
             raise
         except Exception as e:  # the runtime itself failed (e.g. an op with no kernel)
-            return {"status": "failed", "samples": samples,
+            return {"status": "failed", "samples": len(clips),
                     "reason": f"the host runtime failed to run it: {type(e).__name__}: "
                               f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"}
     if target.module == "coreml":
@@ -103,18 +113,11 @@ def _validate(target: Target, model: nn.Module, src: SourceModel, file: Path, ou
         from converters.runtimes import CoreMLRuntime
 
         expected = v.eager_outputs(model, clips)
+        noise = v.eager_noise(model, clips, expected)
         with quiet():
             runtime = CoreMLRuntime(file, threads, target.compute_units)
-            return v.compare(runtime, clips, expected, target.precision, latency_runs)
+            return v.compare(runtime, clips, expected, target.precision, latency_runs, kinds, noise)
     return {"status": "skipped", "reason": "needs macOS or iOS (ExecuTorch's Core ML delegate)"}
-
-
-def move_into_place(staged: Path, final: Path) -> None:
-    if final.is_dir():
-        shutil.rmtree(final)
-    elif final.exists():
-        final.unlink()
-    os.replace(staged, final)
 
 
 def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: str = "xnnpack",
@@ -131,91 +134,104 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
     mobilekit.train `checkpoint`, or `module="file.py:ClassName"` with `input_shape`.
 
     The caller's model is never modified. With `validate`, the artifact runs on the host
-    runtime on `samples` seeded random clips against eager PyTorch (plus `latency_runs`
-    timed runs, median recorded); a difference above tolerance raises ValidationFailed
-    after the folder is written. Core ML validates with predict on macOS only; elsewhere
-    the saved spec is checked and validation is "skipped".
+    runtime on `samples` seeded standard-normal clips plus four probes of other signs and
+    scales (converters/validate.py) against eager PyTorch (plus `latency_runs` timed runs,
+    median recorded). Core ML validates with predict on macOS only; elsewhere the saved spec
+    is checked and validation is "skipped".
+
+    The folder is replaced whole, only once the new one is complete (converters/staging.py):
+    an error or Ctrl+C at any stage leaves an artifact already there as it was, and nothing
+    is created until then. A difference above tolerance raises ValidationFailed with the
+    artifact kept for inspection in `<out_dir>.failed`. Counts below their minimum
+    (samples >= 1, latency_runs >= 0, threads >= 1; num_classes etc. in resolve_model) and an
+    `out_dir` holding other files are refused before any work.
     """
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
+    check_options(samples=samples, latency_runs=latency_runs, threads=threads)
     src = resolve_model(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
                         input_shape=input_shape, num_classes=num_classes, num_frames=num_frames,
                         image_size=image_size)
+    folder = check_destination(Path(out_dir) if out_dir is not None else DEFAULT_OUT_ROOT / f"{src.name}-{tgt.name}")
+    check_destination(failed_folder(folder), "the failed-artifact folder")
     stage("preparing")
     model, out_names, example_out = prepare_for_export(src)
-    folder = Path(out_dir) if out_dir is not None else DEFAULT_OUT_ROOT / f"{src.name}-{tgt.name}"
-    folder.mkdir(parents=True, exist_ok=True)
-    file = folder / f"model.{tgt.extension}"
-    # Convert into a staging folder and move into place on success, so a failed conversion
-    # never damages an artifact already in `folder`.
-    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=folder))
-    job = ConversionJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt,
-                        path=staging / file.name, input_name=INPUT_NAME, output_names=out_names)
+    for f in (folder, failed_folder(folder)):  # what killed conversions of this artifact left
+        clean_stale(f)
+    file_name = f"model.{tgt.extension}"
 
     stage("converting")
-    converter = importlib.import_module(f"converters.{tgt.module}")
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    try:
-        # Numerically identical rewrites the target needs (TARGET_REWRITES), on the job's copy.
-        rewrites = apply_target_rewrites(job.model, tgt.name)
-        with quiet():
-            extras = converter.convert(job)
-        extras["rewrites"] = rewrites
-        seconds = time.perf_counter() - t0
-        (folder / MANIFEST_NAME).unlink(missing_ok=True)  # it described the file being replaced
-        move_into_place(job.path, file)
-    except MobilekitError:
-        raise
-    except Exception as e:
-        from converters.diagnose import unsupported_op_error
+    # The whole folder is built beside `folder` and swapped in complete (converters/staging.py):
+    # until then an artifact already there stays whole, and a failure leaves nothing behind.
+    with staging_folder(folder) as staging:
+        file = staging / file_name
+        job = ConversionJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt,
+                            path=file, input_name=INPUT_NAME, output_names=out_names)
+        converter = importlib.import_module(f"converters.{tgt.module}")
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        try:
+            # Numerically identical rewrites the target needs (TARGET_REWRITES), on the job's copy.
+            rewrites = apply_target_rewrites(job.model, tgt.name)
+            with quiet():
+                extras = converter.convert(job)
+            extras["rewrites"] = rewrites
+            seconds = time.perf_counter() - t0
+        except MobilekitError:
+            raise
+        except Exception as e:
+            from converters.diagnose import unsupported_op_error
 
-        others = [t for t in ("onnx", "tflite", "ptl", "coreml-cpu", "xnnpack")
-                  if TARGETS[t].module != tgt.module]
-        with quiet():
-            err = unsupported_op_error(e, model, src.example_input, tgt.name, others,
-                                       uses_export=tgt.module != "torchscript")
-        raise err from e
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    # CPU seconds (all threads) tell the tool's own cost on a shared machine, where wall
-    # time mostly measures the neighbours.
-    extras["cpu_seconds"] = round(time.process_time() - cpu0, 2)
+            others = [t for t in ("onnx", "tflite", "ptl", "coreml-cpu", "xnnpack")
+                      if TARGETS[t].module != tgt.module]
+            with quiet():  # every target, ptl included, goes through torch.export first
+                err = unsupported_op_error(e, model, src.example_input, tgt.name, others)
+            raise err from e
+        # CPU seconds (all threads) tell the tool's own cost on a shared machine, where wall
+        # time mostly measures the neighbours.
+        extras["cpu_seconds"] = round(time.process_time() - cpu0, 2)
 
-    outputs = [{"name": n, "shape": list(o.shape), "kind": "logits"} for n, o in zip(out_names, example_out)]
-    if validate:
-        stage("validating")
-        t1 = time.perf_counter()
-        validation = _validate(tgt, model, src, file, outputs, samples, latency_runs, threads)
-        extras["validation_seconds"] = round(time.perf_counter() - t1, 2)
-        if validation.pop("input_sensitive", True) is False:
+        outputs = [{"name": n, "shape": list(o.shape), "kind": "logits"} for n, o in zip(out_names, example_out)]
+        if validate:
+            stage("validating")
+            t1 = time.perf_counter()
+            validation = _validate(tgt, model, src, file, outputs, samples, latency_runs, threads)
+            extras["validation_seconds"] = round(time.perf_counter() - t1, 2)
+            from converters.validate import describe_inputs, pop_notes
+
+            if validation["status"] != "skipped":
+                extras["validation_inputs"] = describe_inputs(samples)
+            if notes := pop_notes(validation):
+                extras.setdefault("notes", []).extend(notes)
+        else:
+            validation = {"status": "skipped", "reason": "validation disabled (--no-validate)"}
+
+        stage("writing")
+        num_classes_out = outputs[0]["shape"][-1]
+        classes = src.classes
+        if isinstance(classes, dict):  # named heads: the manifest's `classes` is one list
+            extras["classes_by_output"] = {k: list(v) for k, v in classes.items()}
+            classes = None
+        if classes is not None and len(classes) != num_classes_out:
             extras.setdefault("notes", []).append(
-                "eager outputs barely change with the input (untrained weights?): the numeric "
-                "comparison checks little; validate a trained model")
-    else:
-        validation = {"status": "skipped", "reason": "validation disabled (--no-validate)"}
-
-    num_classes_out = outputs[0]["shape"][-1]
-    classes = src.classes
-    if isinstance(classes, dict):  # named heads: the manifest's `classes` is one list
-        extras["classes_by_output"] = {k: list(v) for k, v in classes.items()}
-        classes = None
-    if classes is not None and len(classes) != num_classes_out:
-        extras.setdefault("notes", []).append(
-            f"{len(classes)} class names for {num_classes_out} logits: names dropped")
-        classes = None
-    manifest = build_manifest(
-        model=src.name, family=src.family, num_classes=num_classes_out, classes=classes,
-        input=_default_input_spec(src), outputs=outputs, target=tgt.name, runtime=tgt.runtime,
-        compute_units=tgt.compute_units, delegate=tgt.delegate, precision=tgt.precision,
-        quantization=None, file=file.name, size_bytes=size_of(file), sha256=sha256_of(file),
-        tools=tool_versions(tgt.module, tgt.delegate), validation=validation,
-        conversion={"seconds": round(seconds, 2), "source": src.origin, "config": src.config,
-                    "notes": [], **extras},
-    )
-    write_manifest(folder, manifest)
-    artifact = Artifact(path=folder, file=file, manifest=manifest, seconds=seconds)
-    if validation["status"] == "failed":
-        raise ValidationFailed(artifact)
+                f"{len(classes)} class names for {num_classes_out} logits: names dropped")
+            classes = None
+        manifest = build_manifest(
+            model=src.name, family=src.family, num_classes=num_classes_out, classes=classes,
+            input=_default_input_spec(src), outputs=outputs, target=tgt.name, runtime=tgt.runtime,
+            compute_units=tgt.compute_units, delegate=tgt.delegate, precision=tgt.precision,
+            quantization=None, file=file_name, size_bytes=size_of(file), sha256=sha256_of(file),
+            tools=tool_versions(tgt.module, tgt.delegate), validation=validation,
+            conversion={"seconds": round(seconds, 2), "source": src.origin, "config": src.config,
+                        "notes": [], **extras},
+        )
+        write_manifest(staging, manifest)
+        # A failed artifact is kept for inspection beside the folder, which stays as it was.
+        failed = validation["status"] == "failed"
+        dest = failed_folder(folder) if failed else folder
+        swap_into_place(staging, dest)
+    artifact = Artifact(path=dest, file=dest / file_name, manifest=manifest, seconds=seconds)
+    if failed:
+        raise ValidationFailed(artifact, folder)
     return artifact
 
 

@@ -80,15 +80,90 @@ def flatten_outputs(model: nn.Module, example_output: Any) -> FlatOutputs:
     return FlatOutputs(model, keys).eval()
 
 
+# The largest example input built here: 2**28 float32 elements (1 GiB). A video clip at the
+# zoo's largest default (1x16x3x224x224) is 2.4M; beyond this the allocation itself (and
+# then export) would fail or take the machine down, so it is refused before anything is built.
+MAX_INPUT_ELEMENTS = 1 << 28
+# Heads beyond this are a typo (ImageNet-21k has 21,841 classes); a 10**9-class head would
+# try to allocate gigabytes before anything else fails.
+MAX_CLASSES = 100_000
+
+
+def check_input_size(shape: list[int], what: str = "input shape") -> None:
+    """Refuse an input whose float32 tensor would not fit (MAX_INPUT_ELEMENTS), before it is built."""
+    elements = 1
+    for d in shape:
+        elements *= d
+    if elements > MAX_INPUT_ELEMENTS:
+        raise ShapeError(f"{what} {'x'.join(map(str, shape))} has {elements:,} elements "
+                         f"({elements * 4 / 2**30:,.1f} GiB as float32), more than the "
+                         f"{MAX_INPUT_ELEMENTS:,} (1 GiB) mobilekit builds",
+                         "give a clip-sized input, e.g. 1,16,3,224,224 (--frames/--size for zoo models)")
+
+
 def parse_shape(text: str) -> list[int]:
-    """'1,8,3,112,112' (or 1x8x3x112x112) -> [1, 8, 3, 112, 112]."""
+    """'1,8,3,112,112' (or 1x8x3x112x112) -> [1, 8, 3, 112, 112]; at most MAX_INPUT_ELEMENTS."""
     try:
         dims = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
     except ValueError:
         dims = []
     if not dims or any(d < 1 for d in dims):
         raise ShapeError(f"bad input shape {text!r}", "give positive integers like 1,8,3,112,112")
+    check_input_size(dims)
     return dims
+
+
+def parse_classes(text: str) -> int | dict[str, int]:
+    """'174' -> 174; 'verb=97,noun=300' -> {'verb': 97, 'noun': 300} (named heads), checked
+    with check_num_classes."""
+    try:
+        if "=" in text:
+            heads = {}
+            for part in text.split(","):
+                key, value = part.split("=")
+                key = key.strip()
+                if not key or key in heads:
+                    raise ValueError(part)
+                heads[key] = int(value)
+            value = heads
+        else:
+            value = int(text)
+    except ValueError:
+        raise MobilekitError(f"bad --classes {text!r}",
+                             "give a number (174) or named heads (verb=97,noun=300)") from None
+    check_num_classes(value)
+    return value
+
+
+def check_num_classes(num_classes) -> None:
+    """None (the model's default), a count, or {head: count}: each a whole number in 1..MAX_CLASSES."""
+    if num_classes is None:
+        return
+    if isinstance(num_classes, dict):
+        if not num_classes:
+            raise MobilekitError("--classes names no heads", "give a number (174) or heads (verb=97,noun=300)")
+        for head, n in num_classes.items():
+            _check_count(n, f"--classes {head}=", 1, MAX_CLASSES, "give each head a count from")
+        return
+    _check_count(num_classes, "--classes ", 1, MAX_CLASSES)
+
+
+def _check_count(value, shown: str, least: int, most: int | None = None, give: str | None = None) -> None:
+    """`shown` + value is how the user wrote it ("--frames " + "0", "--classes verb=" + "0")."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
+    if ok and (most is None or value <= most):
+        return
+    bound = f"{least} to {most:,}" if most is not None else f"{least} or more"
+    raise MobilekitError(f"{shown}{value!r} is not a whole number {'from ' if most else 'of '}{bound}",
+                         f"{give or 'give ' + shown.strip()} {bound}")
+
+
+def check_model_args(num_classes=None, num_frames: int | None = None, image_size: int | None = None) -> None:
+    """The overrides of a model's defaults, checked before anything is built (0 is not "default")."""
+    check_num_classes(num_classes)
+    for value, option in ((num_frames, "--frames"), (image_size, "--size")):
+        if value is not None:
+            _check_count(value, f"{option} ", 1)
 
 
 def load_module_class(spec: str) -> type[nn.Module]:
@@ -99,16 +174,23 @@ def load_module_class(spec: str) -> type[nn.Module]:
                              "write it as path/to/file.py:ClassName")
     path = Path(path_text)
     if not path.is_file():
-        raise MobilekitError(f"module file {path} does not exist", "check the path before the ':'")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise MobilekitError(f"module file {path} {what}", "give the .py file before the ':'")
     mod_name = f"mobilekit_user_{path.stem}"
     spec_obj = importlib.util.spec_from_file_location(mod_name, path)
+    if spec_obj is None:  # importlib only loads source files it recognises by their suffix
+        raise MobilekitError(f"module file {path} is not a Python source file",
+                             "give a file ending in .py before the ':'")
     module = importlib.util.module_from_spec(spec_obj)
     sys.modules[mod_name] = module  # dataclasses and pickling look the module up by name
     try:
         spec_obj.loader.exec_module(module)
-    except Exception as e:
-        raise MobilekitError(f"importing {path} failed: {type(e).__name__}: {e}",
-                             "fix the file (run it with python to see the traceback)") from e
+    except (Exception, SystemExit) as e:  # SystemExit: a script that calls sys.exit() at import
+        del sys.modules[mod_name]  # a half-imported module must not be found by the next import
+        what = f"{type(e).__name__}: {e}" if not isinstance(e, SystemExit) else f"it calls sys.exit({e.code!r})"
+        raise MobilekitError(f"importing {path} failed: {_first_line(what)}",
+                             "fix the file (run it with python to see the traceback); put script code "
+                             "under `if __name__ == '__main__':`") from e
     cls = getattr(module, cls_name, None)
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         found = [n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, nn.Module)
@@ -118,9 +200,18 @@ def load_module_class(spec: str) -> type[nn.Module]:
     return cls
 
 
-def _from_zoo(name: str, num_classes, num_frames, image_size) -> SourceModel:
-    from mobilekit.models import create_model
+def _first_line(text: str) -> str:
+    text = str(text).strip()
+    return text.splitlines()[0] if text else ""
 
+
+def _from_zoo(name: str, num_classes, num_frames, image_size) -> SourceModel:
+    from mobilekit.models import create_model, get_card
+
+    card = get_card(name)  # an unknown name fails here, with suggestions
+    s = image_size if image_size is not None else card.image_size
+    check_input_size([1, num_frames if num_frames is not None else card.num_frames, 3, s, s],
+                     f"{name}'s input")  # before create_model sizes embeddings for it
     model = create_model(name, num_classes=num_classes, num_frames=num_frames, image_size=image_size)
     return _from_module(model, None)
 
@@ -138,9 +229,11 @@ def _from_checkpoint(path: str, num_classes, num_frames, image_size) -> SourceMo
                              "drop --classes")
     model, meta = load_model_from_checkpoint(path)
     config = dict(meta.get("model_config") or getattr(model, "mobilekit_config", {}) or {})
-    frames = num_frames or config.get("num_frames")
-    size = image_size or config.get("image_size")
+    frames = num_frames if num_frames is not None else config.get("num_frames")
+    size = image_size if image_size is not None else config.get("image_size")
     shape = [1, frames, 3, size, size] if frames and size else None
+    if shape:
+        check_input_size(shape)
     src = _from_module(model, shape)
     src.name = meta.get("model") or config.get("model") or src.name
     classes = meta.get("classes")
@@ -179,10 +272,13 @@ def _from_module(model: nn.Module, input_shape: list[int] | None) -> SourceModel
     name = (config or {}).get("model") or type(model).__name__
     return SourceModel(module=model, example_input=_seeded_input(input_shape), name=name,
                        family=card.get("family"), card=card, config=config,
+                       # class names of an official checkpoint loaded by create_model(checkpoint=)
+                       classes=getattr(model, "mobilekit_classes", None),
                        origin="zoo" if config else "module")
 
 
 def _seeded_input(shape: list[int]) -> torch.Tensor:
+    check_input_size(shape)
     gen = torch.Generator().manual_seed(0)
     return torch.randn(*shape, generator=gen)
 
@@ -202,12 +298,15 @@ def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
     if len(given) > 1:
         raise MobilekitError("more than one model to convert",
                              "give only one of --model, --checkpoint and --module")
+    check_model_args(num_classes, num_frames, image_size)  # before anything is built
     if example_input is not None and input_shape is None:
         input_shape = list(example_input.shape)
+    if input_shape is not None:
+        check_input_size(list(input_shape))
     if checkpoint is not None:
         src = _from_checkpoint(checkpoint, num_classes, num_frames, image_size)
     elif module is not None:
-        if num_classes is not None or num_frames or image_size:
+        if num_classes is not None or num_frames is not None or image_size is not None:
             raise MobilekitError("--classes/--frames/--size apply to zoo models and checkpoints",
                                  "give a --module its shape with --input-shape B,T,C,H,W")
         if input_shape is None:
@@ -216,8 +315,12 @@ def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
         try:
             instance = cls()
         except TypeError as e:
-            raise MobilekitError(f"{cls.__name__}() cannot be built without arguments: {e}",
+            raise MobilekitError(f"{cls.__name__}() cannot be built without arguments: {_first_line(e)}",
                                  "give the class defaults for every argument, or a subclass that has them") from e
+        except Exception as e:  # the user's __init__ raised: their bug, reported in one line
+            raise MobilekitError(f"building {cls.__name__}() from {module} failed: {type(e).__name__}: "
+                                 f"{_first_line(e)}", "fix its __init__ (run it in python to see the "
+                                                      "traceback, or add --debug)") from e
         src = _from_module(instance, input_shape)
         src.name = cls.__name__
     elif isinstance(model_or_name, nn.Module):
@@ -225,9 +328,9 @@ def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
             raise MobilekitError("num_classes does not apply to a model that is already built",
                                  "build it with the classes you want (create_model(..., num_classes=N))")
         config = getattr(model_or_name, "mobilekit_config", None)
-        if input_shape is None and config and (num_frames or image_size):
-            s = image_size or config["image_size"]
-            input_shape = [1, num_frames or config["num_frames"], 3, s, s]
+        if input_shape is None and config and (num_frames is not None or image_size is not None):
+            s = image_size if image_size is not None else config["image_size"]
+            input_shape = [1, num_frames if num_frames is not None else config["num_frames"], 3, s, s]
         src = _from_module(model_or_name, input_shape)
     else:
         src = _from_zoo(str(model_or_name), num_classes, num_frames, image_size)

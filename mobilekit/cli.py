@@ -11,7 +11,7 @@ import sys
 import click
 
 from mobilekit import __version__
-from mobilekit.errors import MobilekitError
+from mobilekit.errors import MobilekitError, error_line, usage_error_line
 
 # One module per command (or group of related commands); each exposes `commands`.
 COMMAND_MODULES = [
@@ -27,15 +27,45 @@ COMMAND_MODULES = [
 
 
 class MobilekitGroup(click.Group):
-    """Prints a MobilekitError as one `error:` line (exit 2); --debug shows the traceback."""
+    """Prints a MobilekitError, a usage error (bad option value, unknown option or command) and
+    an OS error on a path as one `error:` line, exit 2; --debug shows a MobilekitError's and an
+    OS error's traceback."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:  # options of `mobilekit` itself, e.g. `mobilekit --bogus`
+            if isinstance(e, click.exceptions.NoArgsIsHelpError):
+                raise
+            click.secho(usage_error_line(e), fg="red", err=True)
+            raise click.exceptions.Exit(2) from None
+
+    @staticmethod
+    def _debug(ctx: click.Context) -> bool:
+        # ctx.obj is filled by cli() itself, inside super().invoke: read it once that has run.
+        return bool((ctx.obj or {}).get("debug") or os.environ.get("MOBILEKIT_DEBUG"))
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except MobilekitError as e:
-            if (ctx.obj or {}).get("debug") or os.environ.get("MOBILEKIT_DEBUG"):
+        except click.UsageError as e:
+            if isinstance(e, click.exceptions.NoArgsIsHelpError):
                 raise
-            click.secho(f"error: {e}", fg="red", err=True)
+            click.secho(usage_error_line(e), fg="red", err=True)
+            ctx.exit(2)
+        except MobilekitError as e:
+            if self._debug(ctx):
+                raise
+            click.secho(error_line(e), fg="red", err=True)
+            ctx.exit(2)
+        except OSError as e:
+            # A path the user gave that cannot be read or written, found late (commands check
+            # their outputs up front where they can): still one line, not a traceback.
+            if self._debug(ctx) or e.filename is None:
+                raise
+            click.secho(error_line(MobilekitError(
+                f"{e.strerror or type(e).__name__}: {e.filename}",
+                "check the path and its permissions (--debug shows where)")), fg="red", err=True)
             ctx.exit(2)
 
 

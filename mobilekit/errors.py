@@ -29,9 +29,28 @@ class ShapeError(MobilekitError, ValueError):
     """An input of the wrong shape for a model or artifact."""
 
 
+def error_line(error: BaseException) -> str:
+    """`error: <message>` on one line, whatever the message holds (a user's exception text
+    can span lines)."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return f"error: {text}"
+
+
+def usage_error_line(error) -> str:
+    """A click usage error (bad value, unknown option, missing argument) as one `error:` line
+    that points to the command's --help, instead of click's usage block."""
+    ctx = getattr(error, "ctx", None)
+    where = ctx.command_path if ctx is not None else "mobilekit"
+    message = " ".join(error.format_message().split()).rstrip(".")
+    hint = f"see `{where} --help`"
+    # "No such command 'conver'. Did you mean 'convert'?" reads on as a sentence
+    return error_line(f"{message} {hint.capitalize()}" if message.endswith("?") else f"{message}; {hint}")
+
+
 def run_script(command, prog_name: str, argv: list[str] | None = None) -> None:
     """Run a click command as a `python -m` script with the CLI's error contract: a
-    MobilekitError is one `error:` line and exit 2 (MOBILEKIT_DEBUG=1 shows the traceback)."""
+    MobilekitError or a usage error is one `error:` line and exit 2 (MOBILEKIT_DEBUG=1 shows
+    the traceback)."""
     import os
     import sys
 
@@ -42,11 +61,17 @@ def run_script(command, prog_name: str, argv: list[str] | None = None) -> None:
     except MobilekitError as e:
         if os.environ.get("MOBILEKIT_DEBUG"):
             raise
-        click.secho(f"error: {e}", fg="red", err=True)
+        click.secho(error_line(e), fg="red", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(1)
+    except click.exceptions.NoArgsIsHelpError as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.UsageError as e:
+        click.secho(usage_error_line(e), fg="red", err=True)
+        sys.exit(e.exit_code)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

@@ -121,6 +121,8 @@ def _check_one(name: str, model, x, profile: bool, coreml_cache: dict) -> Target
         try:
             with quiet():
                 report = xnnpack.check(model, x, profile=profile)
+        except MobilekitError:  # e.g. the runtime aborted while profiling: said in one line, not a verdict
+            raise
         except Exception as e:
             from converters.compat.conversion import failure_report
 

@@ -22,6 +22,7 @@ from converters.compat.report import (CANNOT_CONVERT, FindingGroups, TargetRepor
                                       verdict_for, where)
 from converters.compat.rewrites import suggest_rewrite
 from converters.source import model_module_name
+from mobilekit.errors import MobilekitError
 
 # Why an op stays on portable kernels, measured with executorch 1.5.1 and the
 # partitioner's configs (executorch/backends/xnnpack/partition/config/*.py). The partitioner's own
@@ -179,6 +180,7 @@ def run_once(buffer: bytes, example_input: torch.Tensor) -> tuple[str | None, st
     from executorch.runtime import Runtime
 
     from converters.job import quiet
+    from converters.runtimes import OPERATOR_MISSING, executorch_error_code, missing_operators
 
     with quiet() as log:
         try:
@@ -187,6 +189,12 @@ def run_once(buffer: bytes, example_input: torch.Tensor) -> tuple[str | None, st
         except Exception as e:  # the runtime raises RuntimeError with an error code only
             error = e
     text = log.getvalue()
+    missing = missing_operators(text)
+    if missing or executorch_error_code(error) == OPERATOR_MISSING:
+        # "aten::avg_pool3d.out" -> "aten.avg_pool3d", as the findings name ops
+        name = missing[0].split(".")[0].replace("::", ".") if missing else None
+        return name, (f"{', '.join(missing) or 'an operator'} has no kernel in the ExecuTorch runtime "
+                      "(error 0x14, OperatorMissing)")
     op = re.search(r"in operator (\w+::\w+)", text)
     check = re.search(r"Check failed \(.*?\): (.*)", text)
     name = op.group(1).replace("::", ".") if op else None
@@ -204,19 +212,29 @@ def profile_program(program, example_input: torch.Tensor, runs: int = 10) -> lis
         return profile_pte(pte, example_input, runs, etrecord)
 
 
-def profile_pte(pte: Path, example_input: torch.Tensor, runs: int = 10, etrecord: Path | None = None) -> list[dict]:
+def profile_pte(pte: Path, example_input: torch.Tensor, runs: int = 10, etrecord: Path | None = None,
+                debug_buffer_size: int = 0) -> list[dict]:
     """profile_program for a .pte file. Without its ETRecord the rows have the XNNPACK
-    operator names (e.g. "Convolution (NHWC, QC8) DWConv #3") but no module paths."""
+    operator names (e.g. "Convolution (NHWC, QC8) DWConv #3") but no module paths.
+
+    ETDump records timings only: `debug_buffer_size` 0 stores no intermediate outputs, which
+    timing does not need (a fixed 16 MB buffer made the runtime abort on vlf_b0 at 16x224).
+    The program runs in a child process, so a runtime that aborts ends the child, not the
+    caller: its signal becomes a MobilekitError naming the runtime's reason."""
+    import subprocess
+    import sys
+
     from executorch.devtools import Inspector
-    from executorch.runtime import Runtime
 
     with tempfile.TemporaryDirectory() as tmp:
-        etdump = Path(tmp) / "etdump.etdp"
-        loaded = Runtime.get().load_program(Path(pte), enable_etdump=True, debug_buffer_size=1 << 24)
-        method = loaded.load_method("forward")
-        for _ in range(max(1, runs)):
-            method.execute([example_input])
-        loaded.write_etdump_result_to_file(str(etdump), str(Path(tmp) / "debug.bin"))
+        etdump, example = Path(tmp) / "etdump.etdp", Path(tmp) / "input.pt"
+        torch.save(example_input.detach().contiguous(), example)
+        child = Path(__file__).with_name("xnnpack_etdump.py")
+        # -P: the script's folder (onnx.py, coreml.py, ...) must not shadow the real packages
+        proc = subprocess.run([sys.executable, "-P", str(child), str(pte), str(example), str(etdump), str(runs),
+                               str(debug_buffer_size)], capture_output=True, text=True)
+        if proc.returncode != 0 or not etdump.is_file():
+            raise profile_failure(Path(pte), proc.returncode, proc.stderr)
         with warnings.catch_warnings():  # tensor values were not asked for, only timings
             warnings.simplefilter("ignore")
             inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord) if etrecord else None)
@@ -237,8 +255,44 @@ def profile_pte(pte: Path, example_input: torch.Tensor, runs: int = 10, etrecord
     return sorted(rows, key=lambda r: -r["p50_ms"])
 
 
+def profile_failure(pte: Path, returncode: int, log: str) -> MobilekitError:
+    """The profiling child's end as one line: a signal (a native abort in the runtime) with the
+    runtime's last log lines as the reason, or the Python error it raised."""
+    import re
+    import signal
+
+    from converters.runtimes import OPERATOR_MISSING, executorch_error_code, missing_operators, \
+        operator_missing_error
+
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    if executorch_error_code(log) == OPERATOR_MISSING or missing_operators(log):
+        return operator_missing_error(pte, missing_operators(log, pte))
+    if returncode < 0:
+        try:
+            how = signal.Signals(-returncode).name
+        except ValueError:
+            how = f"signal {-returncode}"
+        # ExecuTorch logs "[file.cpp:47] message" before it aborts; those lines are the reason.
+        said = [re.sub(r"^\[[\w.]+:\d+\]\s*", "", line).rstrip(".") for line in lines
+                if re.match(r"^\[[\w.]+:\d+\]", line)]
+        said = [line for line in said if not line.startswith(("Reading file", "Failed to open midr", "CPU info"))]
+        reason = "; ".join(said[-2:]) or "no message from the runtime"
+        if "Ran out of space" in reason:
+            fix = ("profile with timings only (debug_buffer_size=0, what `mobilekit check --profile` "
+                   "uses) or a smaller input (--frames/--size)")
+        else:
+            fix = ("check it without --profile, or with a smaller input (--frames/--size); if it "
+                   "still aborts, report the model with the .pte")
+        return MobilekitError(f"the ExecuTorch runtime aborted ({how}) while profiling {pte.name}: {reason}", fix)
+    last = next((line for line in reversed(lines) if not line.startswith(("File ", "^", "~"))), "")
+    return MobilekitError(f"profiling {pte.name} on the ExecuTorch runtime failed: {last[:300] or f'exit {returncode}'}",
+                          "check it without --profile to see which operator fails")
+
+
 def _hierarchy_path(hierarchy) -> str:
-    """The innermost module path of an Inspector row's module_hierarchy (nn_module_stack)."""
+    """The module an Inspector row's module_hierarchy points to: the innermost path of an
+    nn_module_stack; for the Inspector's {node name: nn_module_stack} (one entry per op of
+    the event), the module that holds all of them ("" for a delegate call of the whole model)."""
     if isinstance(hierarchy, str):
         import ast
 
@@ -250,9 +304,17 @@ def _hierarchy_path(hierarchy) -> str:
         hierarchy = hierarchy[0] if hierarchy else None
     if isinstance(hierarchy, dict) and hierarchy:
         last = list(hierarchy.values())[-1]
+        if isinstance(last, dict):  # {node name: nn_module_stack}
+            paths = [_hierarchy_path(stack).split(".") for stack in hierarchy.values()]
+            common = []
+            for parts in zip(*paths):
+                if len(set(parts)) > 1:
+                    break
+                common.append(parts[0])
+            return ".".join(common)
         path = last[0] if isinstance(last, (tuple, list)) else last
         return model_module_name(str(path).removeprefix("L['self']."))
     return ""
 
 
-__all__ = ["check", "lower", "profile_program", "why_not", "where"]
+__all__ = ["check", "lower", "profile_failure", "profile_program", "profile_pte", "why_not", "where"]

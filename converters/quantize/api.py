@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import importlib
 import platform
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -22,15 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from converters.api import DEFAULT_OUT_ROOT, Artifact, convert, move_into_place
+from converters.api import DEFAULT_OUT_ROOT, Artifact, check_options, convert
 from converters.job import quiet
-from converters.manifest import (MANIFEST_NAME, build_manifest, sha256_of, size_of, tool_versions,
-                                 write_manifest)
+from converters.manifest import build_manifest, sha256_of, size_of, tool_versions, write_manifest
 from converters.quantize.calibration import CalibrationData, load_clips
 from converters.quantize.job import QuantJob, QuantResult
 from converters.quantize.report import agreement, ratio, top1_accuracy
 from converters.quantize.schemes import Scheme, get_scheme
 from converters.source import INPUT_NAME, SourceModel, prepare_for_export, resolve_model
+from converters.staging import check_destination, clean_stale, failed_folder, staging_folder, swap_into_place
 from converters.targets import Target, get_target
 from mobilekit.errors import MobilekitError
 from mobilekit.models.rewrites import apply_target_rewrites
@@ -38,12 +37,13 @@ from mobilekit.models.rewrites import apply_target_rewrites
 
 class QuantizationFailed(MobilekitError):
     """The quantized artifact was written (validation "failed" in its manifest) but its outputs
-    are unusable (wrong shapes or not finite)."""
+    are unusable (wrong shapes or not finite). It is kept in `<folder>.failed` (`artifact.path`);
+    `folder` is left as it was."""
 
-    def __init__(self, artifact: Artifact, reason: str):
+    def __init__(self, artifact: Artifact, reason: str, folder: Path):
         self.artifact = artifact
-        super().__init__(f"the quantized {artifact.target} artifact is unusable: {reason} (kept in {artifact.path})",
-                         "try another scheme, or report the model with that folder")
+        super().__init__(f"the quantized {artifact.target} artifact is unusable: {reason} (kept in {artifact.path}; "
+                         f"{folder} left as it was)", "try another scheme, or report the model with that folder")
 
 
 # The quantizers built on PT2E annotations (converters/quantize/pt2e.py), which can leave
@@ -160,8 +160,11 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     modules that matched and the artifact's precision becomes "mixed".
 
     Raises MobilekitError for an unsupported scheme (listing the target's schemes), W8A8 off
-    macOS, and bad calibration data; QuantizationFailed when the quantized artifact's outputs
-    are unusable (the folder is kept).
+    macOS, counts below their minimum (calibration `samples` and `eval_samples` >= 1,
+    `latency_runs` >= 0, `threads` >= 1) and an `out_dir` holding other files, all before any
+    work, and for bad calibration data; QuantizationFailed when the quantized artifact's
+    outputs are unusable (kept in `<out_dir>.failed`). The folder is replaced whole, only once
+    the new one is complete (converters/staging.py).
     """
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
@@ -173,21 +176,30 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
         from converters.quantize.coreml import require_platform
 
         require_platform(sch.name)  # before any conversion work: W8A8 needs macOS
+    # Cheap arguments before any work (load_clips checks them again, after the model is built).
+    check_options(samples=samples if sch.calibrated else None, eval_samples=eval_samples,
+                  latency_runs=latency_runs, threads=threads)
     src = resolve_model(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
                         input_shape=input_shape, num_classes=num_classes, num_frames=num_frames,
                         image_size=image_size)
+    folder = check_destination(Path(out_dir) if out_dir is not None
+                               else DEFAULT_OUT_ROOT / f"{src.name}-{tgt.name}-{sch.name}")
+    check_destination(failed_folder(folder), "the failed-artifact folder")
     stage("preparing")
     prepared = prepare_for_export(src)  # (model with tuple outputs, output names, ...)
     model, out_names = prepared[0], prepared[1]
     with torch.no_grad():
         n_logits = model(src.example_input)[0].shape[-1]
+    for f in (folder, failed_folder(folder)):  # what killed runs for this artifact left
+        clean_stale(f)
     stage("loading clips")
     data = load_clips(src.input_shape, calibration, samples=samples if sch.calibrated else 0,
                       eval_samples=eval_samples, model_classes=src.classes, num_classes=n_logits, seed=seed)
-    folder = Path(out_dir) if out_dir is not None else DEFAULT_OUT_ROOT / f"{src.name}-{tgt.name}-{sch.name}"
-    folder.mkdir(parents=True, exist_ok=True)
-    file = folder / f"model.{tgt.extension}"
+    file_name = f"model.{tgt.extension}"
 
+    # The whole folder (quantized file + manifest) is built beside `folder` and swapped in
+    # complete (converters/staging.py), as convert() does: until then an artifact already
+    # there stays whole, and a failure or Ctrl+C leaves nothing behind.
     with tempfile.TemporaryDirectory(prefix="mobilekit-fp32-") as tmp:
         if baseline is None:
             stage("converting fp32")
@@ -195,74 +207,75 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
         else:
             base = _check_baseline(baseline, tgt, src)
         stage("quantizing")
-        # Quantize into a staging folder next to `file` and move it into place only on success,
-        # so a failed run never damages an artifact already in `folder` (as convert() does).
-        staging = Path(tempfile.mkdtemp(prefix=".quantizing-", dir=folder))
-        job = QuantJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt, scheme=sch,
-                       path=staging / file.name, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
-                       calibration=data.calibration.clips, float_layers=list(float_layers or []))
-        quantizer = importlib.import_module(f"converters.quantize.{sch.module}")
-        t0 = time.perf_counter()
-        try:
-            # The same numerically identical rewrites as the fp32 conversion (TARGET_REWRITES).
-            apply_target_rewrites(job.model, tgt.name)
-            with quiet():
-                result: QuantResult = quantizer.quantize(job)
-        except MobilekitError:
-            raise
-        except Exception as e:
-            raise MobilekitError(f"{sch.tool} failed on {src.name} for {tgt.name} {sch.name}: "
-                                 f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}",
-                                 f"try another scheme ({', '.join(s for s in _others(tgt, sch))}) or the fp32 "
-                                 "target; --debug shows the traceback") from e
-        else:
-            (folder / MANIFEST_NAME).unlink(missing_ok=True)  # it described the file being replaced
-            move_into_place(job.path, file)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        seconds = time.perf_counter() - t0
-        if tgt.module == "coreml":
-            from converters.coreml import check_saved_spec
+        with staging_folder(folder) as staging:
+            file = staging / file_name
+            job = QuantJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt, scheme=sch,
+                           path=file, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
+                           calibration=data.calibration.clips, float_layers=list(float_layers or []))
+            quantizer = importlib.import_module(f"converters.quantize.{sch.module}")
+            t0 = time.perf_counter()
+            try:
+                # The same numerically identical rewrites as the fp32 conversion (TARGET_REWRITES).
+                apply_target_rewrites(job.model, tgt.name)
+                with quiet():
+                    result: QuantResult = quantizer.quantize(job)
+            except MobilekitError:
+                raise
+            except Exception as e:
+                raise MobilekitError(f"{sch.tool} failed on {src.name} for {tgt.name} {sch.name}: "
+                                     f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}",
+                                     f"try another scheme ({', '.join(s for s in _others(tgt, sch))}) or the fp32 "
+                                     "target; --debug shows the traceback") from e
+            seconds = time.perf_counter() - t0
+            if tgt.module == "coreml":
+                from converters.coreml import check_saved_spec
 
-            with quiet():
-                check_saved_spec(file, INPUT_NAME, src.input_shape,
-                                 [(o["name"], o["shape"]) for o in base.manifest["outputs"]])
-        stage("evaluating")
-        report, validation = _evaluate(tgt, sch.name, base.file, file, model, data, out_names, latency_runs, threads)
+                with quiet():
+                    check_saved_spec(file, INPUT_NAME, src.input_shape,
+                                     [(o["name"], o["shape"]) for o in base.manifest["outputs"]])
+            stage("evaluating")
+            report, validation = _evaluate(tgt, sch.name, base.file, file, model, data, out_names, latency_runs,
+                                           threads)
 
-    size_after = size_of(file)
-    report = {"baseline_precision": base.manifest["precision"],
-              "size_bytes_before": base.manifest["size_bytes"], "size_bytes_after": size_after,
-              "size_ratio": ratio(size_after, base.manifest["size_bytes"]), **report}
-    if result.io is not None:
-        report["io"] = result.io
-    if result.float_layers:
-        report["float_layers"] = result.float_layers
-    if data.skipped:
-        report["unreadable_videos_skipped"] = data.skipped
-    manifest = dict(base.manifest)
-    manifest.pop("created_at", None)
-    if result.io is not None:  # integer I/O (LiteRT static int8): the app feeds int8
-        manifest["input"] = {**manifest["input"], "dtype": result.io["inputs"][0]["dtype"]}
-    # PT2E (xnnpack, tflite int8) lives in torchao.
-    tools = tool_versions(tgt.module, tgt.delegate, extra=("torchao",) if sch.module in ("xnnpack", "tflite") else ())
-    manifest.update(
-        file=file.name, size_bytes=size_after, sha256=sha256_of(file),
-        precision="mixed" if result.float_layers else sch.precision, tools=tools,
-        quantization={"scheme": sch.name, "tool": sch.tool,
-                      "calibration": data.calibration.source if sch.calibrated else None,
-                      "calibration_samples": len(data.calibration) if sch.calibrated else None,
-                      "report": report},
-        validation=validation,
-        conversion={**base.manifest["conversion"], "seconds": round(base.seconds + seconds, 2),
-                    "quantize_seconds": round(seconds, 2), "notes": [*result.notes, *data.notes],
-                    **({"delegation": result.delegation} if result.delegation else {})},
-    )
-    manifest = build_manifest(**manifest)
-    write_manifest(folder, manifest)
-    artifact = Artifact(path=folder, file=file, manifest=manifest, seconds=base.seconds + seconds)
-    if validation["status"] == "failed":
-        raise QuantizationFailed(artifact, validation["reason"])
+            stage("writing")
+            size_after = size_of(file)
+            report = {"baseline_precision": base.manifest["precision"],
+                      "size_bytes_before": base.manifest["size_bytes"], "size_bytes_after": size_after,
+                      "size_ratio": ratio(size_after, base.manifest["size_bytes"]), **report}
+            if result.io is not None:
+                report["io"] = result.io
+            if result.float_layers:
+                report["float_layers"] = result.float_layers
+            if data.skipped:
+                report["unreadable_videos_skipped"] = data.skipped
+            manifest = dict(base.manifest)
+            manifest.pop("created_at", None)
+            if result.io is not None:  # integer I/O (LiteRT static int8): the app feeds int8
+                manifest["input"] = {**manifest["input"], "dtype": result.io["inputs"][0]["dtype"]}
+            # PT2E (xnnpack, tflite int8) lives in torchao.
+            tools = tool_versions(tgt.module, tgt.delegate,
+                                  extra=("torchao",) if sch.module in ("xnnpack", "tflite") else ())
+            manifest.update(
+                file=file_name, size_bytes=size_after, sha256=sha256_of(file),
+                precision="mixed" if result.float_layers else sch.precision, tools=tools,
+                quantization={"scheme": sch.name, "tool": sch.tool,
+                              "calibration": data.calibration.source if sch.calibrated else None,
+                              "calibration_samples": len(data.calibration) if sch.calibrated else None,
+                              "report": report},
+                validation=validation,
+                conversion={**base.manifest["conversion"], "seconds": round(base.seconds + seconds, 2),
+                            "quantize_seconds": round(seconds, 2), "notes": [*result.notes, *data.notes],
+                            **({"delegation": result.delegation} if result.delegation else {})},
+            )
+            manifest = build_manifest(**manifest)
+            write_manifest(staging, manifest)
+            # Unusable outputs: kept for inspection beside the folder, which stays as it was.
+            failed = validation["status"] == "failed"
+            dest = failed_folder(folder) if failed else folder
+            swap_into_place(staging, dest)
+    artifact = Artifact(path=dest, file=dest / file_name, manifest=manifest, seconds=base.seconds + seconds)
+    if failed:
+        raise QuantizationFailed(artifact, validation["reason"], folder)
     return artifact
 
 

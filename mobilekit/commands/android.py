@@ -18,6 +18,7 @@ from typing import Callable, Optional
 
 import click
 
+from mobilekit.commands.options import check_writable
 from mobilekit.errors import MobilekitError
 
 APP_ID = "org.mobilekit.bench"
@@ -174,6 +175,12 @@ def run_on_device(folder: Path, *, warmup: int, iterations: int, threads: int,
     return AndroidRun(report=report, delivery=delivery, remote_dir=remote)
 
 
+def _finite(seconds: float, option: str) -> float:
+    if seconds != seconds or seconds == float("inf"):  # nan never compares: the wait would not end
+        raise click.BadParameter(f"{seconds} is not a number of seconds", param_hint=f"'{option}'")
+    return seconds
+
+
 @click.group("android")
 def android_group():
     """Benchmark artifacts on an Android phone with the sample app (android_app/)."""
@@ -191,7 +198,8 @@ def android_group():
 @click.option("--serial", "-s", help="Device serial when several are connected (`adb devices`).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to save the report [default: ./android-<artifact folder>.json].")
-@click.option("--timeout", "timeout_s", default=900, show_default=True, type=float,
+@click.option("--timeout", "timeout_s", default=900, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              callback=lambda ctx, param, v: _finite(v, "--timeout"),
               help="Seconds to wait for the phone.")
 @click.option("--remote-root", default=REMOTE_ROOT, show_default=True,
               help="Folder on the phone to push into; use /sdcard/Android/data/org.mobilekit.bench/files "
@@ -208,6 +216,8 @@ def android_run_cmd(artifact_dir, warmup, iterations, threads, server, token, se
     """
     from tqdm import tqdm
 
+    # The report is saved after minutes on the phone: a place it cannot go is refused first.
+    out = check_writable(out or Path(f"android-{artifact_dir.name}.json"), "--out", folder=False)
     # The phone reports progress only to logcat: show the time waited so far.
     with tqdm(desc="benchmarking on the phone", unit="s", bar_format="{desc}: {elapsed}",
               file=sys.stderr, disable=None) as bar:
@@ -216,7 +226,6 @@ def android_run_cmd(artifact_dir, warmup, iterations, threads, server, token, se
                             remote_root=remote_root,
                             progress=lambda s: bar.write(s, file=sys.stderr),
                             waiting=lambda elapsed: bar.refresh())
-    out = out or Path(f"android-{artifact_dir.name}.json")
     out.write_text(json.dumps(run.report, indent=2) + "\n")
     r, d = run.report, run.delivery
     dev = r["device"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mobilekit.commands.options import NON_NEGATIVE, POSITIVE, THREADS, writable_file
 from mobilekit.errors import MobilekitError
 
 
@@ -141,24 +142,26 @@ def _bench_artifact(artifact, warmup, iters, threads, post, token, out, as_json)
 @click.option("--precision", type=click.Choice(["amp", "fp32"]), default=None,
               help="amp (fp16 autocast + loss scaling on GPU, bf16 on CPU) or fp32, the mobile "
                    "setting. Default: amp on GPU, fp32 on CPU.")
-@click.option("--warmup", default=10, show_default=True, help="Untimed runs before timing.")
-@click.option("--iters", default=100, show_default=True, help="Timed runs.")
-@click.option("--frames", default=16, show_default=True, help="Frames per clip.")
-@click.option("--size", default=224, show_default=True, help="Frame height and width.")
+@click.option("--warmup", default=10, show_default=True, type=NON_NEGATIVE, help="Untimed runs before timing.")
+@click.option("--iters", default=100, show_default=True, type=POSITIVE, help="Timed runs.")
+@click.option("--frames", default=16, show_default=True, type=POSITIVE, help="Frames per clip.")
+# 32 px: the smallest input every zoo model downsamples (the same floor as --sizes)
+@click.option("--size", default=224, show_default=True, type=click.IntRange(min=32), help="Frame height and width.")
 @click.option("--sizes", help="Sweep FRAMESxSIZE list, e.g. 4x112,8x160,16x224 (latency side of "
                               "a Pareto plot; overrides --frames/--size).")
-@click.option("--train-batch", type=int, help="Training batch (paper: 8; use 1-2 on CPU).")
-@click.option("--infer-batch", type=int, help="Batch-mode inference batch (paper: 32; use 2-4 on CPU).")
-@click.option("--classes", "num_classes", type=int, help="Classes of the head (default: the model card's).")
+@click.option("--train-batch", type=POSITIVE, help="Training batch (paper: 8; use 1-2 on CPU).")
+@click.option("--infer-batch", type=POSITIVE, help="Batch-mode inference batch (paper: 32; use 2-4 on CPU).")
+@click.option("--classes", "num_classes", type=POSITIVE, help="Classes of the head (default: the model card's).")
 @click.option("--relative-to", help="Reference model for relative latency, or 'fastest' (paper 001). "
                                     "Default: vlf_b0 when benchmarked, else the first model.")
-@click.option("--threads", type=int, help="CPU threads (torch intra-op, or the artifact runtime's).")
+@click.option("--threads", type=THREADS, help="CPU threads (torch intra-op, or the artifact runtime's).")
 @click.option("--isolate", is_flag=True,
               help="Each measurement in a fresh process: per-model peak RSS on any OS, and a "
                    "model killed by the OS does not end the run (costs an interpreter start each).")
 @click.option("--post", metavar="URL", help="Post host reports to a collector, e.g. http://127.0.0.1:8765.")
 @click.option("--token", envvar="MOBILEKIT_TOKEN", help="Collector bearer token [env MOBILEKIT_TOKEN].")
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the results (or the report) as JSON.")
+@click.option("--out", type=click.Path(dir_okay=False), callback=writable_file,
+              help="Write the results (or the report) as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.option("--markdown", is_flag=True, help="Tables as markdown.")
 def bench_cmd(models, artifact, mode, device, precision, warmup, iters, frames, size, sizes,

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from mobilekit.commands.options import POSITIVE, InputShape, writable_file
 from mobilekit.errors import MobilekitError
 
 
@@ -32,10 +33,17 @@ def _echo_report(result, profile_rows: int) -> None:
         for note in r.notes:
             click.echo(f"  note: {note}")
         if r.profile:
-            rows = [(p["event"][:60], f"{p['p50_ms']:.3f}", "delegated" if p["delegated"] else "portable",
-                     p["module"] or "-") for p in r.profile[:profile_rows]]
+            rows = [(p["event"][:60], f"{p['p50_ms']:.3f}", _where(p), p["module"] or "-")
+                    for p in r.profile[:profile_rows]]
             click.echo("  per-op p50 on this host (ETDump + Inspector), slowest first:")
             click.echo(format_table(rows, ["event", "p50 ms", "where", "module"]))
+
+
+def _where(row: dict) -> str:
+    if row["delegated"]:
+        return "delegated"
+    # The call into the delegate is timed as a whole (its ops have their own rows): not a portable op.
+    return "delegate call" if row["event"] == "DELEGATE_CALL" else "portable"
 
 
 def _modules(paths: list[str], limit: int = 3) -> str:
@@ -49,12 +57,12 @@ def _modules(paths: list[str], limit: int = 3) -> str:
 @click.option("--model", "model_name", metavar="NAME", help="A zoo model, or `all` for the support matrix.")
 @click.option("--module", "module_spec", metavar="FILE.py:CLASS", help="Any nn.Module class (needs --input-shape).")
 @click.option("--checkpoint", type=click.Path(), help="A mobilekit.train checkpoint.")
-@click.option("--input-shape", metavar="B,T,C,H,W", help="Input shape for --module, e.g. 1,8,3,112,112.")
+@click.option("--input-shape", type=InputShape(), help="Input shape for --module, e.g. 1,8,3,112,112.")
 @click.option("--target", "-t", "targets", multiple=True, default=("all",), show_default=True, metavar="TARGET",
               help="xnnpack, ane, coreml-gpu, coreml-cpu, tflite, ptl, onnx, or all. Repeat for several.")
-@click.option("--frames", type=int, help="Frames per clip T (zoo default otherwise).")
-@click.option("--size", type=int, help="Frame height = width S (zoo default otherwise).")
-@click.option("--classes", type=int, help="Number of classes (zoo default otherwise).")
+@click.option("--frames", type=POSITIVE, help="Frames per clip T (zoo default otherwise).")
+@click.option("--size", type=POSITIVE, help="Frame height = width S (zoo default otherwise).")
+@click.option("--classes", type=POSITIVE, help="Number of classes (zoo default otherwise).")
 @click.option("--fix", is_flag=True, help="Apply the compat rewrites first (Conv3d -> conv2d over shifted "
                                           "frames, TSM shift with cat/pad) and check the result.")
 @click.option("--as-written", is_flag=True, help="Skip the rewrites `mobilekit convert` applies per target "
@@ -65,7 +73,8 @@ def _modules(paths: list[str], limit: int = 3) -> str:
 @click.option("--strict", is_flag=True, help="Exit 1 when any target is not fully accelerated.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @click.option("--markdown", is_flag=True, help="With --model all: the support matrix as markdown.")
-@click.option("--out", type=click.Path(), help="With --model all: also write the matrix (markdown) here.")
+@click.option("--out", type=click.Path(), callback=writable_file,
+              help="With --model all: also write the matrix (markdown) here.")
 def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames, size, classes, fix, as_written,
               profile, strict, as_json, markdown, out):
     """Which ops of a model each target runs accelerated, which fall back, which cannot convert.
@@ -84,12 +93,17 @@ def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames,
     coremltools, and ANE placement is a labelled heuristic unless MLComputePlan (macOS) is there.
     """
     from converters.compat import resolve_targets
-    from converters.source import parse_shape
+    from converters.source import check_model_args
 
     names = resolve_targets(list(targets))
-    shape = parse_shape(input_shape) if input_shape else None
+    check_model_args(classes, frames, size)  # before any model is built (the matrix builds them all)
+    shape = input_shape
     if shape and not module_spec:
         raise MobilekitError("--input-shape goes with --module", "use --frames/--size for zoo models")
+    if profile and "xnnpack" not in names:  # only ExecuTorch programs are profiled (ETDump)
+        raise MobilekitError("--profile times the xnnpack program per op", "add --target xnnpack")
+    if out and model_name != "all":
+        raise MobilekitError("--out writes the support matrix", "use it with --model all, or --json for one model")
     if model_name == "all":
         return _matrix(names, frames, size, classes, fix, markdown, as_json, out, strict)
     from tqdm import tqdm

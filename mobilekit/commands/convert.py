@@ -6,22 +6,11 @@ import json
 
 import click
 
+from mobilekit.commands.options import NON_NEGATIVE, POSITIVE, THREADS, Classes, InputShape, writable_folder
 from mobilekit.errors import MobilekitError
 
 _TARGET_HELP = ("ane, coreml-gpu, coreml-cpu (Core ML), xnnpack, et-coreml (ExecuTorch), ptl "
                 "(PyTorch Lite), tflite (LiteRT), onnx, or all")
-
-
-def _parse_classes(text: str | None):
-    """'174' -> 174; 'verb=97,noun=300' -> {'verb': 97, 'noun': 300} (named heads)."""
-    if text is None:
-        return None
-    try:
-        if "=" in text:
-            return {k.strip(): int(v) for k, v in (p.split("=") for p in text.split(","))}
-        return int(text)
-    except ValueError:
-        raise MobilekitError(f"bad --classes {text!r}", "give a number (174) or named heads (verb=97,noun=300)") from None
 
 
 def _mb(n: int) -> str:
@@ -62,19 +51,20 @@ def _echo_artifact(art) -> None:
 @click.option("--checkpoint", type=click.Path(), help="A mobilekit.train checkpoint; carries model and config.")
 @click.option("--module", "module_spec", metavar="FILE.py:CLASS",
               help="Any nn.Module class, built without arguments (needs --input-shape).")
-@click.option("--input-shape", metavar="B,T,C,H,W", help="Input shape for --module, e.g. 1,8,3,112,112.")
+@click.option("--input-shape", type=InputShape(), help="Input shape for --module, e.g. 1,8,3,112,112.")
 @click.option("--target", "-t", "targets", multiple=True, default=("xnnpack",), show_default=True,
               metavar="TARGET", help=f"{_TARGET_HELP}. Repeat for several.")
-@click.option("--frames", type=int, help="Frames per clip T (zoo default otherwise).")
-@click.option("--size", type=int, help="Frame height = width S (zoo default otherwise).")
-@click.option("--classes", help="Number of classes, or named heads like verb=97,noun=300.")
-@click.option("--out", type=click.Path(), help="Output folder (one target), or the parent folder of "
+@click.option("--frames", type=POSITIVE, help="Frames per clip T (zoo default otherwise).")
+@click.option("--size", type=POSITIVE, help="Frame height = width S (zoo default otherwise).")
+@click.option("--classes", type=Classes(), help="Number of classes, or named heads like verb=97,noun=300.")
+@click.option("--out", type=click.Path(), callback=writable_folder,
+              help="Output folder (one target), or the parent folder of "
                                                 "<model>-<target>/ folders (several). [default: artifacts/]")
 @click.option("--no-validate", is_flag=True, help="Skip the numeric check against eager PyTorch.")
-@click.option("--samples", type=int, default=3, show_default=True, help="Random clips compared in validation.")
-@click.option("--latency-runs", type=int, default=20, show_default=True,
+@click.option("--samples", type=POSITIVE, default=3, show_default=True, help="Random clips compared in validation.")
+@click.option("--latency-runs", type=NON_NEGATIVE, default=20, show_default=True,
               help="Timed host runs for the median latency (0: none).")
-@click.option("--threads", type=int, help="Host runtime threads during validation (runtime default otherwise).")
+@click.option("--threads", type=THREADS, help="Host runtime threads during validation (runtime default otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest(s) as JSON.")
 @click.option("--quantize", "quantize_scheme", metavar="SCHEME",
               help="Quantize with SCHEME (e.g. int8, int8-dynamic, w8, palettize4), calibrated on the "
@@ -99,9 +89,8 @@ def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frame
     from pathlib import Path
 
     from converters import convert, convert_targets, get_target, target_names
-    from converters.source import parse_shape
 
-    shape = parse_shape(input_shape) if input_shape else None
+    shape = input_shape
     if shape and not module_spec:
         raise MobilekitError("--input-shape goes with --module", "use --frames/--size for zoo models")
     names = list(targets)
@@ -109,7 +98,7 @@ def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frame
         names = target_names()
     names = list(dict.fromkeys(get_target(n).name for n in names))
     what = dict(checkpoint=checkpoint, module=module_spec, input_shape=shape,
-                num_classes=_parse_classes(classes), num_frames=frames, image_size=size)
+                num_classes=classes, num_frames=frames, image_size=size)
     opts = dict(validate=not no_validate, samples=samples, latency_runs=latency_runs, threads=threads)
     if quantize_scheme:  # the quantization pass instead of a plain conversion
         from mobilekit.commands.quantize import quantize_targets

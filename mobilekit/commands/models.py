@@ -34,7 +34,14 @@ def models_cmd(name, family, as_json, markdown):
         for key, value in info["input"].items():
             click.echo(f"{'input.' + key:14} {value}")
         return
-    infos = [model_info(n) for n in list_models(family)]
+    names = list_models(family)
+    if not names:  # a typo in --family must not look like an empty zoo
+        from mobilekit.errors import MobilekitError
+        from mobilekit.models.registry import get_card
+
+        families = sorted({get_card(n).family for n in list_models()})
+        raise MobilekitError(f"no model of family {family!r}", f"choose one of {', '.join(families)}")
+    infos = [model_info(n) for n in names]
     if as_json:
         click.echo(json.dumps(infos, indent=2))
         return

@@ -7,6 +7,7 @@ import json
 
 import click
 
+from mobilekit.commands.options import NON_NEGATIVE, POSITIVE, THREADS, Classes, InputShape, writable_folder
 from mobilekit.errors import MobilekitError
 
 # Kept literal so `mobilekit --help` does not import torch; tests check it equals
@@ -80,7 +81,7 @@ def _schemes_text() -> str:
 @click.option("--checkpoint", type=click.Path(), help="A mobilekit.train checkpoint; carries model, config, classes.")
 @click.option("--module", "module_spec", metavar="FILE.py:CLASS",
               help="Any nn.Module class, built without arguments (needs --input-shape).")
-@click.option("--input-shape", metavar="B,T,C,H,W", help="Input shape for --module, e.g. 1,8,3,112,112.")
+@click.option("--input-shape", type=InputShape(), help="Input shape for --module, e.g. 1,8,3,112,112.")
 @click.option("--target", "-t", required=True, metavar="TARGET",
               help="xnnpack, tflite, onnx, ane, coreml-gpu or coreml-cpu.")
 @click.option("--scheme", "-s", required=True, metavar="SCHEME", help=f"Per target: {_schemes_text()}.")
@@ -88,17 +89,18 @@ def _schemes_text() -> str:
               help="Clips to calibrate on and to measure agreement with: 'synthetic' (the synthetic "
                    "dataset), a dataset folder (a folder per class), or FORMAT:PATH with FORMAT ssv2, "
                    "kinetics or epic100.")
-@click.option("--samples", type=int, default=32, show_default=True,
+@click.option("--samples", type=POSITIVE, default=32, show_default=True,
               help="Calibration clips (train split), for int8 and w8a8.")
-@click.option("--eval-samples", type=int, default=32, show_default=True,
+@click.option("--eval-samples", type=POSITIVE, default=32, show_default=True,
               help="Held-out clips (val split) for agreement with fp32 and accuracy.")
-@click.option("--frames", type=int, help="Frames per clip T (zoo default otherwise).")
-@click.option("--size", type=int, help="Frame height = width S (zoo default otherwise).")
-@click.option("--classes", help="Number of classes, or named heads like verb=97,noun=300.")
-@click.option("--out", type=click.Path(), help="Output folder [default: artifacts/<model>-<target>-<scheme>/].")
-@click.option("--latency-runs", type=int, default=20, show_default=True,
+@click.option("--frames", type=POSITIVE, help="Frames per clip T (zoo default otherwise).")
+@click.option("--size", type=POSITIVE, help="Frame height = width S (zoo default otherwise).")
+@click.option("--classes", type=Classes(), help="Number of classes, or named heads like verb=97,noun=300.")
+@click.option("--out", type=click.Path(), callback=writable_folder,
+              help="Output folder [default: artifacts/<model>-<target>-<scheme>/].")
+@click.option("--latency-runs", type=NON_NEGATIVE, default=20, show_default=True,
               help="Timed host runs for the median latency before and after (0: none).")
-@click.option("--threads", type=int, help="Host runtime threads (runtime default otherwise).")
+@click.option("--threads", type=THREADS, help="Host runtime threads (runtime default otherwise).")
 @click.option("--float-layers", metavar="NAMES", multiple=True,
               help="Keep these layers in floating point (xnnpack and tflite): module names or globs as in the "
                    "model's state dict, comma-separated or repeated, e.g. 'backbone.blocks.2.*.conv_dw'.")
@@ -128,16 +130,13 @@ def quantize_cmd(model_name, checkpoint, module_spec, input_shape, target, schem
     whose int8 kernel is slower on the device); the manifest's precision is then "mixed".
     """
     from converters.quantize import quantize
-    from converters.source import parse_shape
 
-    from mobilekit.commands.convert import _parse_classes
-
-    shape = parse_shape(input_shape) if input_shape else None
+    shape = input_shape
     if shape and not module_spec:
         raise MobilekitError("--input-shape goes with --module", "use --frames/--size for zoo models")
     click.echo(f"quantizing {model_name or checkpoint or module_spec} for {target} ({scheme}) ...", err=True)
     art = quantize(model_name, target, scheme, out, checkpoint=checkpoint, module=module_spec, input_shape=shape,
-                   num_classes=_parse_classes(classes), num_frames=frames, image_size=size,
+                   num_classes=classes, num_frames=frames, image_size=size,
                    calibration=calibration, samples=samples, eval_samples=eval_samples,
                    latency_runs=latency_runs, threads=threads, float_layers=split_names(float_layers),
                    on_stage=_stage_echo())
