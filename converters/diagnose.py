@@ -84,7 +84,7 @@ def locate_op(graph, op_names: list[str]):
 
 
 def unsupported_op_error(exc: BaseException, model: torch.nn.Module, example_input: torch.Tensor,
-                         target: str, alternatives: list[str], uses_export: bool = True) -> MobilekitError:
+                         target: str, alternatives: list[str]) -> MobilekitError:
     """A MobilekitError naming the op, its module path and the target, or a short generic one."""
     text = _messages(exc)
     others = ", ".join(alternatives)
@@ -93,9 +93,6 @@ def unsupported_op_error(exc: BaseException, model: torch.nn.Module, example_inp
     try:
         graph = _export_graph(model, example_input)
     except Exception as export_exc:  # the model itself does not export: not the target's fault
-        if not uses_export:
-            return MobilekitError(f"conversion to {target} failed: {type(exc).__name__}: {first[:300]}",
-                                  f"run with --debug for the traceback; try another target ({others})")
         first = next((line.strip() for line in str(export_exc).splitlines() if line.strip()),
                      type(export_exc).__name__)
         return MobilekitError(f"torch.export cannot capture the model (needed for {target}): "

@@ -53,6 +53,10 @@ def check_destination(folder: Path, option: str = "--out") -> Path:
     if folder.exists() and not folder.is_dir():
         raise MobilekitError(f"{option} {folder} is a file, not a folder",
                              "give a folder for the artifact (it is created if missing)")
+    existing = next(p for p in [folder, *folder.absolute().parents] if p.exists())
+    if not existing.is_dir():  # e.g. model.pte/out: mkdir would fail only after the conversion
+        raise MobilekitError(f"{option} {folder} is under {existing}, which is a file",
+                             "give a folder whose parents are folders")
     if folder.is_dir():
         if Path.cwd().resolve().is_relative_to(folder.resolve()):
             raise MobilekitError(f"{option} {folder} is the current folder (or holds it); an artifact "

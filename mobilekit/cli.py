@@ -58,6 +58,12 @@ class MobilekitGroup(click.Group):
                 raise
             click.secho(error_line(e), fg="red", err=True)
             ctx.exit(2)
+        except KeyboardInterrupt:
+            # Ctrl+C: one line and the shell's 128 + SIGINT, not click's "Aborted!" and exit 1.
+            # Commands stage what they write and move it into place at the end, so what was
+            # whole before stays whole.
+            click.secho("interrupted (Ctrl+C): nothing half-written was put in place", fg="red", err=True)
+            ctx.exit(130)
         except OSError as e:
             # A path the user gave that cannot be read or written, found late (commands check
             # their outputs up front where they can): still one line, not a traceback.

@@ -172,7 +172,7 @@ def test_ctrl_c_at_any_stage_leaves_the_previous_artifact_whole(stage, user_net,
         "convert", "--module", f"{user_net}:TinyNet", "--input-shape", ",".join(map(str, SHAPE)),
         "--target", "onnx", "--out", str(folder), "--samples", "1", "--latency-runs", "2", "--threads", "1"])
     assert f"  {stage} ...\n" in stderr, stderr
-    assert code != 0, stderr   # interrupted, not finished
+    assert code == 130 and "interrupted (Ctrl+C)" in stderr, stderr   # one line, 128 + SIGINT
     _assert_whole_and_unchanged(folder, before)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]   # no staging, no .failed
     assert _leftovers(tmp_path) == []
@@ -254,6 +254,15 @@ def test_a_folder_with_other_files_is_refused_before_any_work(user_net, tmp_path
     assert stages == [] and [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+def test_a_folder_under_a_file_is_refused_before_any_work(user_net, tmp_path):
+    (tmp_path / "model.pte").write_bytes(b"mine")
+    stages = []
+    with pytest.raises(MobilekitError, match=r"is under .*model.pte, which is a file"):
+        convert(load_module_class(f"{user_net}:TinyNet")(), "onnx", tmp_path / "model.pte" / "out",
+                input_shape=SHAPE, on_stage=stages.append)
+    assert stages == [] and (tmp_path / "model.pte").read_bytes() == b"mine"
+
+
 @pytest.mark.parametrize("bad, match", [
     (dict(samples=0), r"--samples 0 is not a whole number of 1 or more"),
     (dict(eval_samples=0), r"--eval-samples 0 is not a whole number of 1 or more"),
@@ -285,6 +294,6 @@ def test_ctrl_c_while_quantizing_leaves_the_previous_artifact_whole(user_net, go
         "quantize", "--module", f"{user_net}:TinyNet", "--input-shape", ",".join(map(str, SHAPE)),
         "--target", "onnx", "--scheme", "int8-dynamic", "--out", str(folder), "--eval-samples", "2",
         "--latency-runs", "20", "--threads", "1"])
-    assert "  evaluating ...\n" in stderr and code != 0, stderr
+    assert "  evaluating ...\n" in stderr and code == 130 and "interrupted (Ctrl+C)" in stderr, stderr
     _assert_whole_and_unchanged(folder, before)
     assert _leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["art"]

@@ -28,13 +28,12 @@ def run_converter(model, example_input, target: str, path: Path) -> dict:
         return importlib.import_module(f"converters.{tgt.module}").convert(job) or {}
 
 
-def failure_report(exc: BaseException, model, example_input, target: str, tool: str,
-                   uses_export: bool = True) -> TargetReport:
+def failure_report(exc: BaseException, model, example_input, target: str, tool: str) -> TargetReport:
     from converters.diagnose import unsupported_op_error
     from converters.job import quiet
 
     with quiet():
-        err = unsupported_op_error(exc, model, example_input, target, [], uses_export=uses_export)
+        err = unsupported_op_error(exc, model, example_input, target, [])
     m = re.search(r"cannot convert op (\S+)(?: in `([^`]*)` \((\w+)\))?", err.problem)
     finding = Finding(op=m.group(1) if m else type(exc).__name__, count=1,
                       modules=[f"{m.group(2)} ({m.group(3)})"] if m and m.group(2) else [],

@@ -1,7 +1,7 @@
-"""`ptl`: does the model trace, freeze and save for the PyTorch Lite interpreter, and does the
-lite interpreter load and run the file (it lacks some operators the full runtime has).
-
-Tracing does not need torch.export, so a failure names the op only when the error does."""
+"""`ptl`: does the model pass the torch.export gate, trace, freeze and save for the PyTorch Lite
+interpreter, and does the lite interpreter load and run the file (it lacks some operators the
+full runtime has). The converter exports first (converters/torchscript.py), so a failure is
+diagnosed like every other target's."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def check(model, example_input) -> TargetReport:
         try:
             extras = run_converter(model, example_input, "ptl", path)
         except Exception as e:
-            return failure_report(e, model, example_input, "ptl", tool, uses_export=False)
+            return failure_report(e, model, example_input, "ptl", tool)
         try:
             from torch.jit.mobile import _load_for_lite_interpreter
 
