@@ -1,25 +1,48 @@
-"""MoViNet (Kondratyuk et al. 2021) A0 and A2, causal, as whole-clip and streaming models.
+"""MoViNet (Kondratyuk et al. 2021) A0 and A2 in the official causal (Stream) form, as
+whole-clip and streaming models.
 
-Architecture (block tables of the official A0/A2 configs, as MoViNet-pytorch lists them):
-stem 1x3x3 conv (stride 2) -> stages of inverted-bottleneck blocks (1x1x1 expand,
-depthwise kt x k x k conv with spatial stride 2 in a stage's first block, SE, 1x1x1
-project, shortcut through 1x3x3 average pool + 1x1x1 conv where the shape changes) ->
-1x1x1 conv (480 / 640) -> global average pool -> 2048 + Swish -> dropout -> classes.
-BN eps 1e-3, Swish activations, sigmoid gates.
+The form is that of the released MoViNet-A0/A2-Stream weights, read from tensorflow/models
+official/projects/movinet (modeling/movinet.py and movinet_layers.py; configs/yaml/
+movinet_a{0,2}_stream_k600_8x8.yaml: causal, conv_type '2plus1d', se_type '2plus3d',
+activation 'hard_swish', gating 'hard_sigmoid') and from its PyTorch port
+Atze00/MoViNet-pytorch@c2d1edf movinets/models.py, whose modelA{0,2}_stream_statedict_v3
+load by mobilekit/models/pretrained/tables/movinet.py:
 
-Everything that looks along time is causal, as in MoViNet-Stream: temporal convolutions pad
-only at the front, the SE squeezes with the cumulative average over the frames seen so far
-(the official causal 3-D SE, C -> C/4 -> C), and the classifier reads the cumulative
-average. So the whole-clip model's logits equal those of
-the streaming model after the clip's last frame, and both share one state dict.
+  stem   1x3x3 conv, stride 2 -> BN -> hard swish
+  block  1x1x1 expand -> BN -> hard swish
+         -> depthwise 1xkxk conv (spatial stride 2 in a stage's first block) -> BN -> hard swish
+         -> depthwise kt x 1 x 1 causal conv -> its own BN -> hard swish   (kt > 1; '2plus1d')
+         -> SE: [average over the frames so far, this frame's average] (2C) -> 1x1x1 conv to
+            make_divisible(C/2) -> hard swish -> 1x1x1 conv to C -> hard sigmoid gate
+         -> 1x1x1 project -> BN;  out = shortcut + alpha * that   (alpha: one ReZero scale)
+         shortcut: identity, or (stride 2) 3x3 average pool -> 1x1x1 conv -> BN
+  head   1x1x1 conv (480 / 640) -> BN -> hard swish -> average over space and the frames so
+         far -> Linear 2048 -> Swish -> dropout -> classes
+BN eps 1e-3. Strided convolutions and the shortcut's pool pad as TensorFlow's 'same' (an odd
+padding goes at the bottom and right), and the pool averages only pixels inside the frame.
+
+The gate is Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1), as in the port, whose
+tests/test_pretrained_models.py requires equal logits (atol 1e-4) with TF Hub's
+movinet/a{0,1,2}/stream/kinetics-600/classification/3; today's TF source maps 'hard_sigmoid'
+to relu6(x + 3) / 6, and tensorflow/models#13559 reports that Hub's A0-Stream and the source
+built from the same checkpoint give different logits.
+
+`alpha` starts at 1 (a plain residual block): TF and the port start it at 0 for their own
+training; official checkpoints bring their trained values.
+
+Everything that looks along time is causal: temporal convolutions pad only at the front, the
+SE's running average covers frames 0..t, and the classifier reads the average over the
+frames so far. So the whole-clip model's logits equal those of the streaming model after the
+clip's last frame, and both share one state dict.
 
 Streaming (`*_stream`): `forward(video, *state)` consumes the frames of `video` (one per
 call on a device: (B, 1, 3, H, W)) and returns `(logits, *new_state)`. The state tensors
 are explicit inputs and outputs so the step exports as a plain graph:
-  frame_count (1,)                     frames seen so far
-  <block>_conv_frames (B, C, kt-1, h, w) the last kt-1 inputs of a temporal conv (kt > 1)
-  <block>_se_sum (B, C, 1, 1, 1)        running sum of the SE's per-frame averages
-  head_sum (B, C)                       running sum of the classifier's per-frame averages
+  frame_count (1,)                        frames seen so far
+  <block>_conv_frames (B, C, kt-1, h, w)  the last kt-1 inputs of a temporal conv (kt > 1),
+                                          at the block's output size
+  <block>_se_sum (B, C, 1, 1, 1)          running sum of the SE's per-frame averages
+  head_sum (B, C)                         running sum of the classifier's per-frame averages
 in `model.state_names` order (the card lists names and shapes at the default size).
 `model.init_state(batch)` gives the zero state of a fresh stream. Called without state,
 the streaming model returns logits only, those of a fresh stream after the clip's last
@@ -60,6 +83,7 @@ ARCHS = {
 }
 HIDDEN = 2048
 BN_EPS = 1e-3
+SE_RATIO = 0.25
 
 
 def _blocks(arch: dict, image_size: int):
@@ -75,9 +99,10 @@ def _blocks(arch: dict, image_size: int):
 def stream_state_spec(arch: dict, image_size: int, batch: int = 1) -> list[tuple[str, tuple[int, ...]]]:
     """Names and shapes of the streaming state, in input/output order."""
     spec = [("frame_count", (1,))]
-    for name, _, _, exp, kt, _, _, side in _blocks(arch, image_size):
-        if kt > 1:
-            spec.append((f"{name}_conv_frames", (batch, exp, kt - 1, side, side)))
+    for name, _, _, exp, kt, _, s, side in _blocks(arch, image_size):
+        if kt > 1:  # the temporal conv follows the (strided) spatial one
+            out = math.ceil(side / s)
+            spec.append((f"{name}_conv_frames", (batch, exp, kt - 1, out, out)))
         spec.append((f"{name}_se_sum", (batch, exp, 1, 1, 1)))
     spec.append(("head_sum", (batch, arch["head"])))
     return spec
@@ -86,6 +111,22 @@ def stream_state_spec(arch: dict, image_size: int, batch: int = 1) -> list[tuple
 def _make_divisible(v: float, divisor: int = 8) -> int:
     out = max(divisor, int(v + divisor / 2) // divisor * divisor)
     return out + divisor if out < 0.9 * v else out
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding of one spatial side: (before, after), the odd one after."""
+    total = max(kernel - (stride if size % stride == 0 else size % stride), 0)
+    return total // 2, total - total // 2
+
+
+def pad_same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """Zero-pad (B, C, T, H, W) as 'same' does, on a (B, C*T, H, W) view (an explicit 4-D pad
+    every target takes; XNNPACK has no asymmetric implicit padding)."""
+    b, c, t, h, w = x.shape
+    top, bottom = same_padding(h, kernel, stride)
+    left, right = same_padding(w, kernel, stride)
+    y = F.pad(x.reshape(b, c * t, h, w), (left, right, top, bottom))
+    return y.reshape(b, c, t, y.shape[2], y.shape[3])
 
 
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:
@@ -125,95 +166,149 @@ class CausalMean(nn.Module):
         return causal_mean(x)
 
 
-class SpatialAvgPool(nn.Module):
-    """AvgPool3d((1, 3, 3), stride, padding (0, 1, 1)) as a 2-D pool over a (B, C*T, H, W)
-    view, with the zeros padded explicitly: the same numbers (padding counted), but an op
-    every target has (ExecuTorch's runtime has no avg_pool3d, XNNPACK no implicit padding)."""
+class HardSigmoid(nn.Module):
+    """clip(0.2 x + 0.5, 0, 1), Keras 2's hard_sigmoid: the released Stream models' SE gate
+    (see the module docstring); torch's nn.Hardsigmoid is relu6(x + 3) / 6."""
 
-    def __init__(self, stride: int):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.hardtanh(x * 0.2 + 0.5, 0.0, 1.0)
+
+
+def _pool_scale(h: int, w: int, stride: int) -> torch.Tensor:
+    """9 / (pixels of each 3x3 window inside the frame) for a 'same'-padded pool's output:
+    turns the zero-padded average into TensorFlow's average over the frame's pixels."""
+    def per_side(size: int) -> list[float]:
+        before, _ = same_padding(size, 3, stride)
+        outs = math.ceil(size / stride)
+        return [3.0 / (min(i * stride + 3, before + size) - max(i * stride, before)) for i in range(outs)]
+    return torch.tensor(per_side(h))[:, None] * torch.tensor(per_side(w))[None, :]
+
+
+class SamePadAvgPool(nn.Module):
+    """AvgPool (1, 3, 3) with a spatial stride and TensorFlow's 'same' padding, which averages
+    only the pixels inside the frame. Computed as a 2-D pool over an explicitly zero-padded
+    (B, C*T, H, W) view times a constant correction at the edges (ExecuTorch's runtime has no
+    avg_pool3d; XNNPACK takes neither implicit padding nor count_include_pad=False)."""
+
+    def __init__(self, stride: int, side: int):
         super().__init__()
-        self.pad = nn.ZeroPad2d(1)
+        self.stride = stride
         self.pool = nn.AvgPool2d(3, stride)
+        # For the input side the model is built for; other sides compute theirs.
+        self.register_buffer("scale", _pool_scale(side, side, stride), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t, h, w = x.shape
-        y = self.pool(self.pad(x.reshape(b, c * t, h, w)))
-        return y.reshape(b, c, t, y.shape[2], y.shape[3])
+        y = self.pool(pad_same(x, 3, self.stride).flatten(1, 2))
+        scale = self.scale
+        if tuple(scale.shape) != tuple(y.shape[-2:]):
+            scale = _pool_scale(h, w, self.stride).to(y)
+        return (y * scale).reshape(b, c, t, y.shape[2], y.shape[3])
 
 
-class CausalConvBN(nn.Module):
-    """Conv3d (kt, k, k) that only looks back in time, + BN (+ activation).
+class ConvBN(nn.Module):
+    """Conv3d (1, k, k) (depthwise with groups=channels) + BN (+ hard swish). A spatial stride
+    pads as TensorFlow's 'same'; stride 1 (odd k) is the symmetric k // 2 either way."""
+
+    def __init__(self, cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1, act: bool = True):
+        super().__init__()
+        self.k, self.stride = k, stride
+        pad = 0 if stride > 1 else k // 2
+        self.conv = nn.Conv3d(cin, cout, (1, k, k), (1, stride, stride), (0, pad, pad), groups=groups, bias=False)
+        self.norm = nn.BatchNorm3d(cout, eps=BN_EPS)
+        self.act = nn.Hardswish() if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride > 1:
+            x = pad_same(x, self.k, self.stride)
+        return self.act(self.norm(self.conv(x)))
+
+
+class CausalTemporalConvBN(nn.Module):
+    """Depthwise Conv3d (kt, 1, 1) that only looks back in time + BN + hard swish (the temporal
+    half of the '2plus1d' feature conv, with its own BN).
 
     Clip: kt-1 zero frames are padded in front. Stream: the last kt-1 input frames are the
     state `<key>` and are concatenated in front of the new frame instead."""
 
-    def __init__(self, cin: int, cout: int, kt: int = 1, k: int = 1, stride: int = 1,
-                 groups: int = 1, act: bool = True):
+    def __init__(self, channels: int, kt: int):
         super().__init__()
         self.kt = kt
-        self.conv = nn.Conv3d(cin, cout, (kt, k, k), (1, stride, stride), (0, k // 2, k // 2),
-                              groups=groups, bias=False)
-        self.norm = nn.BatchNorm3d(cout, eps=BN_EPS)
-        self.act = nn.SiLU() if act else nn.Identity()
+        self.conv = nn.Conv3d(channels, channels, (kt, 1, 1), groups=channels, bias=False)
+        self.norm = nn.BatchNorm3d(channels, eps=BN_EPS)
+        self.act = nn.Hardswish()
         self.state_key: str | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kt > 1:
-            x = F.pad(x, (0, 0, 0, 0, self.kt - 1, 0))
-        return self.act(self.norm(self.conv(x)))
+        return self.act(self.norm(self.conv(F.pad(x, (0, 0, 0, 0, self.kt - 1, 0)))))
 
     def step(self, x: torch.Tensor, state: dict, new: dict) -> torch.Tensor:
-        if self.kt > 1:
-            x = torch.cat([state[self.state_key], x], dim=2)
-            new[self.state_key] = x[:, :, 1:]
+        x = torch.cat([state[self.state_key], x], dim=2)
+        new[self.state_key] = x[:, :, 1:]
         return self.act(self.norm(self.conv(x)))
 
 
 class CausalSqueezeExcite(nn.Module):
-    """SE that squeezes with the cumulative average over the frames seen so far (the
-    official causal 3-D SE; C -> C/4 -> C)."""
+    """The official '2plus3d' causal SE: the average over the frames so far and this frame's
+    average, concatenated (2C), squeeze to make_divisible(2C / 4), hard swish, back to C,
+    hard sigmoid gate."""
 
     def __init__(self, channels: int, num_frames: int):
         super().__init__()
-        squeeze = _make_divisible(channels // 4)
+        squeeze = _make_divisible(SE_RATIO * channels * 2)
         self.causal_mean = CausalMean(num_frames)
-        self.fc1 = nn.Conv3d(channels, squeeze, 1)
-        self.act = nn.SiLU()
+        self.fc1 = nn.Conv3d(2 * channels, squeeze, 1)
+        self.act = nn.Hardswish()
         self.fc2 = nn.Conv3d(squeeze, channels, 1)
-        self.gate = nn.Sigmoid()
+        self.gate = HardSigmoid()
         self.state_key: str | None = None
 
-    def _scale(self, so_far: torch.Tensor) -> torch.Tensor:
-        return self.gate(self.fc2(self.act(self.fc1(so_far))))
+    def _scale(self, so_far: torch.Tensor, now: torch.Tensor) -> torch.Tensor:
+        return self.gate(self.fc2(self.act(self.fc1(torch.cat([so_far, now], dim=1)))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self._scale(self.causal_mean(spatial_mean(x)))
+        now = spatial_mean(x)
+        so_far = self.causal_mean(now)
+        if so_far is now:  # one frame: XNNPACK 1.5.1 refuses a cat of one tensor with itself
+            so_far = now * 1.0
+        return x * self._scale(so_far, now)
 
     def step(self, x: torch.Tensor, state: dict, new: dict) -> torch.Tensor:
-        total = state[self.state_key] + spatial_mean(x)
+        now = spatial_mean(x)
+        total = state[self.state_key] + now
         new[self.state_key] = total
-        return x * self._scale(total / new["frame_count"])
+        return x * self._scale(total / new["frame_count"], now)
 
 
 class MoViNetBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, expanded: int, kt: int, k: int, stride: int, num_frames: int):
+    def __init__(self, cin: int, cout: int, expanded: int, kt: int, k: int, stride: int,
+                 num_frames: int, side: int):
         super().__init__()
-        self.expand = CausalConvBN(cin, expanded)
-        self.conv = CausalConvBN(expanded, expanded, kt, k, stride, groups=expanded)
+        self.expand = ConvBN(cin, expanded)
+        self.conv = ConvBN(expanded, expanded, k, stride, groups=expanded)
+        self.conv_t = CausalTemporalConvBN(expanded, kt) if kt > 1 else None
         self.se = CausalSqueezeExcite(expanded, num_frames)
-        self.project = CausalConvBN(expanded, cout, act=False)
+        self.project = ConvBN(expanded, cout, act=False)
+        self.alpha = nn.Parameter(torch.ones(()))   # ReZero scale of the residual branch
         self.shortcut = None
         if stride != 1 or cin != cout:
-            pool = SpatialAvgPool(stride) if stride != 1 else nn.Identity()
-            self.shortcut = nn.Sequential(OrderedDict(pool=pool, proj=CausalConvBN(cin, cout, act=False)))
+            pool = SamePadAvgPool(stride, side) if stride != 1 else nn.Identity()
+            self.shortcut = nn.Sequential(OrderedDict(pool=pool, proj=ConvBN(cin, cout, act=False)))
+
+    def _join(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x if self.shortcut is None else self.shortcut(x)) + self.alpha * self.project(y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.project(self.se(self.conv(self.expand(x))))
-        return y + (x if self.shortcut is None else self.shortcut(x))
+        y = self.conv(self.expand(x))
+        if self.conv_t is not None:
+            y = self.conv_t(y)
+        return self._join(x, self.se(y))
 
     def step(self, x: torch.Tensor, state: dict, new: dict) -> torch.Tensor:
-        y = self.project(self.se.step(self.conv.step(self.expand(x), state, new), state, new))
-        return y + (x if self.shortcut is None else self.shortcut(x))
+        y = self.conv(self.expand(x))
+        if self.conv_t is not None:
+            y = self.conv_t.step(y, state, new)
+        return self._join(x, self.se.step(y, state, new))
 
 
 class MoViNet(nn.Module):
@@ -224,15 +319,15 @@ class MoViNet(nn.Module):
         cfg = ARCHS[arch] if stages is None else dict(ARCHS[arch], stages=[tuple(s) for s in stages])
         self.arch, self.streaming, self.image_size = arch, streaming, image_size
         self.num_frames = num_frames
-        self.stem = CausalConvBN(3, cfg["stem"], 1, 3, stride=2)
+        self.stem = ConvBN(3, cfg["stem"], 3, stride=2)
         blocks, cout = OrderedDict(), cfg["stem"]
-        for name, cin, cout, exp, kt, k, s, _ in _blocks(cfg, image_size):
-            blocks[name] = MoViNetBlock(cin, cout, exp, kt, k, s, num_frames)
+        for name, cin, cout, exp, kt, k, s, side in _blocks(cfg, image_size):
+            blocks[name] = MoViNetBlock(cin, cout, exp, kt, k, s, num_frames, side)
             if kt > 1:
-                blocks[name].conv.state_key = f"{name}_conv_frames"
+                blocks[name].conv_t.state_key = f"{name}_conv_frames"
             blocks[name].se.state_key = f"{name}_se_sum"
         self.blocks = nn.Sequential(blocks)
-        self.head_conv = CausalConvBN(cout, cfg["head"])
+        self.head_conv = ConvBN(cout, cfg["head"])
         self.hidden = nn.Linear(cfg["head"], HIDDEN)
         self.hidden_act = nn.SiLU()
         self.head = ClassificationHeads(HIDDEN, num_classes, dropout=dropout)
@@ -299,9 +394,12 @@ def _stream_card(arch: str, image_size: int) -> dict:
     }}
 
 
-_PAPER = "MoViNet (Kondratyuk et al. 2021), causal (Stream) form; paper 001 Table 1"
+_PAPER = "MoViNet (Kondratyuk et al. 2021), official causal (Stream) form; paper 001 Table 1"
 _SIZES = {"a0": 172, "a2": 224}   # the official input sizes of A0 and A2
-_PARAMS = {"a0": "2.7M (paper 001 Table 4)", "a2": "4.8M (paper 001 Table 4)"}
+# Paper 001 counts the base models (3-D SE of C -> C/4); the Stream form's 2+3-D SE squeezes 2C
+# to C/2, which the released Stream weights have (3.75M / 7.33M with their 600 classes).
+_PARAMS = {"a0": "2.7M (paper 001 Table 4, the base model); the Stream form here: 3.34M",
+           "a2": "4.8M (paper 001 Table 4, the base model); the Stream form here: 6.92M"}
 
 
 def _register(arch: str) -> None:

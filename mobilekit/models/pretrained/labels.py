@@ -7,6 +7,8 @@ official checkpoints number their classes:
                    (the 400 class names sorted, as PySlowFast and PyTorchVideo number them)
   ssv2.txt         open-mmlab/mmaction2@v1.2.0 tools/data/sthv2/label_map.txt
                    (the 174 templates in the order of something-something-v2-labels.json)
+  kinetics600.txt  tensorflow/models@15762ae official/projects/movinet/files/kinetics_600_labels.txt
+                   (the order of the MoViNet Kinetics-600 logits)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from mobilekit.errors import WeightsError
 
 _HERE = Path(__file__).resolve().parent / "labels"
-DATASET_FILES = {"kinetics400": "kinetics400.txt", "ssv2": "ssv2.txt"}
+DATASET_FILES = {"kinetics400": "kinetics400.txt", "ssv2": "ssv2.txt", "kinetics600": "kinetics600.txt"}
 
 
 @cache
@@ -27,7 +29,7 @@ def _dataset_labels(name: str) -> tuple[str, ...]:
 
 
 def dataset_labels(name: str) -> list[str]:
-    """The class names of a known dataset ("kinetics400", "ssv2")."""
+    """The class names of a known dataset ("kinetics400", "ssv2", "kinetics600")."""
     if name not in DATASET_FILES:
         raise WeightsError(f"no class names for dataset {name!r}",
                            f"known: {', '.join(DATASET_FILES)}; pass a label file instead")

@@ -5,6 +5,8 @@ become the zoo's (`renames`: regular-expression substitutions applied in order t
 key), which of its keys the zoo model has no counterpart for (`ignore`), which of the zoo
 model's BatchNorms the release lacks and so load as identities (`identity_norms`), and which
 label sets its official checkpoints were trained on (`datasets`, chosen by the head's width).
+A layout with `refuse` is one the zoo knows but has no model for (another architecture of
+the same family): its checkpoints are refused with that reason and the layout's `hint`.
 Shapes that differ only by size-1 dimensions (a 1x1x1 Conv3d against a Linear) are
 reshaped by the loader; anything else that does not match is an error.
 """
@@ -28,3 +30,4 @@ class Layout:
     datasets: tuple[str, ...] = ("kinetics400", "ssv2")
     classifier: str = "head.fc"                # the zoo's final Linear: its width is the class count
     hint: str = ""                             # the fix to suggest when a checkpoint does not fit
+    refuse: str = ""                           # why checkpoints of this layout never load (then hint)

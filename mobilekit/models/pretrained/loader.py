@@ -79,6 +79,9 @@ def detect_layout(keys, path, model_name: str, family: str) -> Layout:
         raise WeightsError(f"cannot tell which release {path} comes from (keys {sample})",
                            f"known layouts: {known_layouts()}")
     for layout in matches:
+        if layout.refuse:
+            raise WeightsError(f"{path} is a {layout.name} checkpoint, which does not load: {layout.refuse}",
+                               layout.hint or None)
         if layout.family == family:
             return layout
     from mobilekit.models.registry import list_models
@@ -207,7 +210,9 @@ def read_pretrained(path: str | Path, model_name: str, family: str, labels: str 
     layout = detect_layout(raw, path, model_name, family)
     mapped, upstream = rename(raw, layout)
     weight = mapped.get(layout.classifier + ".weight")
-    num_classes = int(weight.shape[0]) if weight is not None and weight.dim() == 2 else None
+    # A Linear, or a 1x1(x1) conv used as one (MoViNet's classifier)
+    is_linear = weight is not None and weight.dim() >= 2 and all(d == 1 for d in weight.shape[2:])
+    num_classes = int(weight.shape[0]) if is_linear else None
     pretrained = Pretrained(path=path, layout=layout, state_dict=mapped, upstream=upstream,
                             num_classes=num_classes)
     if labels is not None:

@@ -1,5 +1,6 @@
 """Every known checkpoint layout, one module per zoo family. Detection tries them in order."""
 
-from mobilekit.models.pretrained.tables import mvit, swin3d, timesformer, tsm, x3d
+from mobilekit.models.pretrained.tables import efficientvit, movinet, mvit, swin3d, timesformer, tsm, x3d
 
-LAYOUTS = (*x3d.LAYOUTS, *mvit.LAYOUTS, *timesformer.LAYOUTS, *swin3d.LAYOUTS, *tsm.LAYOUTS)
+LAYOUTS = (*x3d.LAYOUTS, *mvit.LAYOUTS, *timesformer.LAYOUTS, *swin3d.LAYOUTS, *tsm.LAYOUTS, *movinet.LAYOUTS,
+           *efficientvit.LAYOUTS)
