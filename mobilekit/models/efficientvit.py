@@ -26,7 +26,7 @@ from torch import nn
 from mobilekit.errors import ShapeError, WeightsError
 from mobilekit.models.backbones.efficientvit import (B1_HEAD_WIDTHS, ClsHead, efficientvit_b1,
                                                      inflate_state_dict, inflate_to_3d)
-from mobilekit.models.backbones.weights import _list_keys, read_state_dict
+from mobilekit.models.backbones.weights import key_problems, read_state_dict
 from mobilekit.models.layers import ClassificationHeads, frames_to_batch
 from mobilekit.models.registry import register_model
 
@@ -95,8 +95,7 @@ def inflate_2d_checkpoint(model: nn.Module, source: str | Path | dict[str, torch
     unexpected = set(sd) - set(own)
     wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}"
              for k in set(own) & set(sd) if sd[k].shape != own[k].shape]
-    problems = [f"{len(s)} {what}: {_list_keys(s)}" for what, s in
-                (("missing", missing), ("unexpected", unexpected), ("of wrong shape", wrong)) if s]
+    problems = key_problems(missing, unexpected, wrong)
     if problems:
         raise WeightsError(f"checkpoint does not fit {type(model).__name__}: " + "; ".join(problems),
                            "pass an EfficientViT-B1 classification checkpoint (mit-han-lab/efficientvit layout)")

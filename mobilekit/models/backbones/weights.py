@@ -15,10 +15,18 @@ CLASSIFIER_PREFIXES = ("classifier.", "fc.", "head.", "head_drop.")
 _WRAPPER_KEYS = ("state_dict", "model", "model_state", "module")
 
 
-def _list_keys(keys, limit: int = 8) -> str:
-    keys = sorted(keys)
+def list_keys(keys, limit: int = 8, sort: bool = True) -> str:
+    keys = sorted(keys) if sort else list(keys)
     more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
     return ", ".join(keys[:limit]) + more
+
+
+def key_problems(missing, unexpected, wrong_shape, wrong_label: str = "of wrong shape",
+                 limit: int = 8, sort: bool = True) -> list[str]:
+    """The parts of a one-line 'does not fit' error: counts and the first keys of each kind
+    (sorted, or in the caller's order, e.g. the model's)."""
+    parts = [(missing, "missing"), (unexpected, "unexpected"), (wrong_shape, wrong_label)]
+    return [f"{len(keys)} {label}: {list_keys(keys, limit, sort)}" for keys, label in parts if keys]
 
 
 def describe_error(e: BaseException) -> str:
@@ -100,13 +108,7 @@ def load_backbone_weights(backbone: nn.Module, path: str | Path) -> list[str]:
     unexpected = set(sd) - set(own)
     wrong_shape = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}"
                    for k in set(own) & set(sd) if sd[k].shape != own[k].shape]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing: {_list_keys(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected: {_list_keys(unexpected)}")
-    if wrong_shape:
-        problems.append(f"{len(wrong_shape)} of wrong shape: {_list_keys(wrong_shape)}")
+    problems = key_problems(missing, unexpected, wrong_shape)
     if problems:
         name = type(backbone).__name__
         raise WeightsError(f"{path} does not fit {name}: " + "; ".join(problems),

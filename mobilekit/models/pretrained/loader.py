@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from mobilekit.errors import WeightsError
+from mobilekit.models.backbones.weights import key_problems, list_keys
 from mobilekit.models.pretrained.labels import labels_for_width, read_label_file
 from mobilekit.models.pretrained.layout import Layout
 from mobilekit.models.pretrained.tables import LAYOUTS
@@ -19,12 +20,6 @@ from mobilekit.models.pretrained.tables import LAYOUTS
 # Where releases keep the state dict inside the saved object: PySlowFast / PyTorchVideo
 # ("model_state"), mmaction2 and most others ("state_dict"), some ("model", "module").
 _CONTAINERS = ("model_state", "state_dict", "model", "module")
-
-
-def _list_keys(keys, limit: int = 6) -> str:
-    keys = list(keys)
-    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
 
 
 def known_layouts() -> str:
@@ -59,7 +54,7 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
             break
         obj = inner
     if not isinstance(obj, dict) or not obj or not _is_state_dict(obj):
-        what = f"top-level keys: {_list_keys(map(str, obj))}" if isinstance(obj, dict) else type(obj).__name__
+        what = f"top-level keys: {list_keys(map(str, obj), 6, sort=False)}" if isinstance(obj, dict) else type(obj).__name__
         raise WeightsError(f"{path} holds no state dict of tensors ({what})", fix)
     if all(k.startswith("module.") for k in obj):
         obj = {k.removeprefix("module."): v for k, v in obj.items()}
@@ -75,7 +70,7 @@ def detect_layout(keys, path, model_name: str, family: str) -> Layout:
     keys = set(keys)
     matches = [layout for layout in LAYOUTS if all(k in keys for k in layout.signature)]
     if not matches:
-        sample = _list_keys(sorted(keys), 3)
+        sample = list_keys(keys, 3)
         raise WeightsError(f"cannot tell which release {path} comes from (keys {sample})",
                            f"known layouts: {known_layouts()}")
     for layout in matches:
@@ -154,13 +149,8 @@ class Pretrained:
                 fitted[k] = v.reshape(want)
             else:
                 wrong.append(f"{k} {tuple(v.shape)} vs {tuple(want)}")
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} missing: {_list_keys(missing)}")
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected: {_list_keys(unexpected)}")
-        if wrong:
-            problems.append(f"{len(wrong)} of wrong shape (checkpoint vs model): {_list_keys(wrong)}")
+        problems = key_problems(missing, unexpected, wrong, "of wrong shape (checkpoint vs model)",
+                                limit=6, sort=False)
         if problems:
             hint = self.layout.hint or ("build the model with the frames and image size the checkpoint "
                                         "was trained at" if wrong and not (missing or unexpected) else
