@@ -343,6 +343,17 @@ def test_report_db_never_writes_to_a_sqlite_file_of_another_program(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
 
 
+def test_db_takes_a_plain_file_path_as_a_sqlite_file(tmp_path, monkeypatch):
+    path = tmp_path / "c.db"
+    store = Store(f"sqlite:///{path}")
+    assert store.add_reports([DeviceReport.model_validate(golden("report_android_xnnpack.json"))]) == [True]
+    store.close()
+    monkeypatch.chdir(tmp_path)
+    r = cli("report", "--db", "c.db", "--format", "json")   # as users type it, relative
+    assert r.exit_code == 0, r.stderr
+    assert len(json.loads(r.stdout)) == 1
+
+
 def test_report_db_reads_a_collector_database_read_only(tmp_path):
     path = tmp_path / "c.db"
     store = Store(f"sqlite:///{path}")

@@ -107,6 +107,12 @@ def _sqlite_busy_timeout(dbapi_conn, _record) -> None:
     dbapi_conn.execute("PRAGMA busy_timeout=10000")
 
 
+def database_url(value: str) -> str:
+    """A SQLAlchemy URL from what a user types after --db: a URL as it is, a plain file path
+    (no scheme) as that SQLite file."""
+    return value if "://" in value else f"sqlite:///{Path(value).absolute()}"
+
+
 class Store:
     """Reports and artifact metadata in one database; artifact bytes live on disk (artifacts.py).
 
@@ -115,6 +121,7 @@ class Store:
     """
 
     def __init__(self, url: str = DEFAULT_DB_URL, read_only: bool = False):
+        url = database_url(url)
         try:
             parsed = make_url(url)
         except ArgumentError:

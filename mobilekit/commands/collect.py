@@ -15,12 +15,20 @@ from mobilekit.errors import MobilekitError
 DEFAULT_DB = "sqlite:///mobilekit-collector.db"
 
 
+def _database_url(_ctx, _param, value):
+    if value is None:
+        return None
+    from mobilekit.collector.storage import database_url
+
+    return database_url(value)
+
+
 @click.command("collect")
 @click.option("--host", default="0.0.0.0", show_default=True,
               help="Interface to listen on; 0.0.0.0 lets phones on the LAN reach it.")
 @click.option("--port", default=8765, show_default=True, type=int)
-@click.option("--db", "db_url", default=DEFAULT_DB, show_default=True,
-              help="SQLAlchemy URL: a SQLite file (WAL mode) or postgresql://user:pass@host/db.")
+@click.option("--db", "db_url", default=DEFAULT_DB, show_default=True, callback=_database_url,
+              help="A SQLite file (path or sqlite:///path; WAL mode) or postgresql://user:pass@host/db.")
 @click.option("--token", envvar="MOBILEKIT_TOKEN", default=None,
               help="Bearer token clients must send on POSTs [env MOBILEKIT_TOKEN; generated if unset].")
 @click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -85,7 +93,8 @@ def _check_port_free(host: str, port: int) -> None:
 
 @click.command("report")
 @click.option("--server", help="Read from a running collector, e.g. http://192.168.1.20:8765.")
-@click.option("--db", "db_url", help=f"Read a collector database directly [default: {DEFAULT_DB}].")
+@click.option("--db", "db_url", callback=_database_url,
+              help=f"Read a collector database directly: a SQLite file (path or URL) [default: {DEFAULT_DB}].")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
               default="table", show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
