@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
+from converters.graph_rewrites import rewrite_graph
 from converters.job import ConversionJob, quiet
 from converters.manifest import build_manifest, sha256_of, size_of, tool_versions, write_manifest
 from converters.source import INPUT_NAME, SourceModel, prepare_for_export, resolve_model
@@ -172,6 +173,9 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
         try:
             # Numerically identical rewrites the target needs (TARGET_REWRITES), on the job's copy.
             rewrites = apply_target_rewrites(job.model, tgt.name)
+            # Then the graph-level ones (any model, e.g. PyTorchVideo's 5-D means and AvgPool3d).
+            job.model, graph_rewrites = rewrite_graph(job.model, job.example_input, tgt.name)
+            rewrites += graph_rewrites
             with quiet():
                 extras = converter.convert(job)
             extras["rewrites"] = rewrites

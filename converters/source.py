@@ -205,14 +205,17 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _from_zoo(name: str, num_classes, num_frames, image_size) -> SourceModel:
+def _from_zoo(name: str, num_classes, num_frames, image_size, checkpoint_weights: str | None = None) -> SourceModel:
     from mobilekit.models import create_model, get_card
 
     card = get_card(name)  # an unknown name fails here, with suggestions
     s = image_size if image_size is not None else card.image_size
     check_input_size([1, num_frames if num_frames is not None else card.num_frames, 3, s, s],
                      f"{name}'s input")  # before create_model sizes embeddings for it
-    model = create_model(name, num_classes=num_classes, num_frames=num_frames, image_size=image_size)
+    # An official checkpoint (PyTorchVideo, PySlowFast, ...): the loader's one-line errors, and
+    # its class names on model.mobilekit_classes, which _from_module reads.
+    model = create_model(name, num_classes=num_classes, num_frames=num_frames, image_size=image_size,
+                         checkpoint=checkpoint_weights)
     return _from_module(model, None)
 
 
@@ -287,8 +290,9 @@ def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
                   checkpoint: str | None = None, module: str | None = None,
                   example_input: torch.Tensor | None = None, input_shape: list[int] | None = None,
                   num_classes=None, num_frames: int | None = None,
-                  image_size: int | None = None) -> SourceModel:
-    """One of: a zoo name, an nn.Module, a checkpoint path, or `file.py:ClassName`."""
+                  image_size: int | None = None, checkpoint_weights: str | None = None) -> SourceModel:
+    """One of: a zoo name, an nn.Module, a checkpoint path, or `file.py:ClassName`.
+    `checkpoint_weights` (a zoo name only) loads an official release into the zoo model."""
     if isinstance(model_or_name, SourceModel):
         return model_or_name
     given = [x for x in (model_or_name, checkpoint, module) if x is not None]
@@ -298,6 +302,9 @@ def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
     if len(given) > 1:
         raise MobilekitError("more than one model to convert",
                              "give only one of --model, --checkpoint and --module")
+    if checkpoint_weights is not None and not isinstance(model_or_name, str):
+        raise MobilekitError("--checkpoint-weights loads an official checkpoint into a zoo model",
+                             "give it with --model NAME, e.g. --model x3d_xs --checkpoint-weights X3D_XS.pyth")
     check_model_args(num_classes, num_frames, image_size)  # before anything is built
     if example_input is not None and input_shape is None:
         input_shape = list(example_input.shape)
@@ -333,7 +340,7 @@ def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
             input_shape = [1, num_frames if num_frames is not None else config["num_frames"], 3, s, s]
         src = _from_module(model_or_name, input_shape)
     else:
-        src = _from_zoo(str(model_or_name), num_classes, num_frames, image_size)
+        src = _from_zoo(str(model_or_name), num_classes, num_frames, image_size, checkpoint_weights)
     if example_input is not None:
         src.example_input = example_input.detach().float()
     return src

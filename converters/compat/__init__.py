@@ -27,6 +27,7 @@ import torch
 
 from converters.compat.report import (ACCELERATED, CANNOT_CONVERT, FALLBACKS, NOT_CHECKED, VERDICT_TEXT,
                                       Finding, TargetReport)
+from converters.graph_rewrites import rewrite_graph
 from mobilekit.errors import MobilekitError
 from mobilekit.models.rewrites import apply_target_rewrites
 
@@ -97,6 +98,9 @@ def check(model_or_name=None, targets=("xnnpack",), *, fix: bool = False, profil
         model = copy.deepcopy(base)
         try:
             converter_rewrites = [] if as_written else apply_target_rewrites(model, name)
+            if not as_written or fix:  # the converter's graph rewrites (converters/graph_rewrites.py)
+                model, graph_rewrites = rewrite_graph(model, x, name)
+                converter_rewrites += graph_rewrites
             report = _check_one(name, model, x, profile, coreml_cache)
             report.rewrites = converter_rewrites + report.rewrites
         except MobilekitError:

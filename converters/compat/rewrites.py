@@ -68,8 +68,14 @@ _ADVICE = {
                         "avoid broadcasting 4-D matmuls and .expand",
     "aten.select_copy": "x[:, i:i+1].reshape(...) instead of x[:, i] (layers.first_token)",
     "aten.alias_copy": "drop the no-op slice/view",
-    "aten.mean": "write the mean as a keepdim 4-D mean over (2, 3) (layers.global_pool / temporal_mean)",
-    "aten._adaptive_avg_pool2d": "global pooling as a 4-D mean over (2, 3); fixed-size pooling as avg_pool2d",
+    "aten.mean": "`mobilekit convert` rewrites it for xnnpack (graph_mean_as_4d, converters/graph_rewrites.py: "
+                 "a keepdim 4-D mean over (2, 3)); check without --as-written to see the result",
+    "aten._adaptive_avg_pool2d": "global pooling as a 4-D mean over (2, 3) (graph_adaptive_pool_as_mean does it "
+                                 "for output size 1); fixed-size pooling as avg_pool2d",
+    "aten.avg_pool3d": "`mobilekit convert` rewrites it for xnnpack (graph_avg_pool3d_as_2d, "
+                       "converters/graph_rewrites.py: avg_pool2d per frame, then over time)",
+    "aten._softmax": "`mobilekit convert` rewrites it for xnnpack (graph_softmax_last_dim, "
+                     "converters/graph_rewrites.py: permute + softmax over the last dim + permute)",
     "aten.any": "write attention from Linear + 3-D bmm + softmax (mobilekit.models.layers.Attention), "
                 "not SDPA / nn.MultiheadAttention",
     "aten.eq": "same as above: no masks at inference (layers.Attention)",

@@ -51,6 +51,7 @@ _WHY = {
     "aten.split_with_sizes_copy": "split is not delegated; static slices are",
     "aten._native_batch_norm_legit_no_training": "batch norm on a rank-5 input (BatchNorm3d) or not next to a conv",
     "aten.avg_pool3d": "no 3-D pooling in XNNPACK",
+    "aten._softmax": "XNNPACK takes softmax over the last dim only",
     "aten.max_pool3d_with_indices": "no 3-D pooling in XNNPACK",
     "aten.unsqueeze_copy": "left over between non-delegated ops (follows its neighbours)",
     "dim_order_ops._to_dim_order_copy": "a dtype/layout copy next to non-delegated ops",

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from mobilekit.commands.options import POSITIVE, InputShape, writable_file
+from mobilekit.commands.options import POSITIVE, InputShape, checkpoint_weights_option, writable_file
 from mobilekit.errors import MobilekitError
 
 
@@ -64,9 +64,11 @@ def _modules(paths: list[str], limit: int = 3) -> str:
 @click.option("--size", type=POSITIVE, help="Frame height = width S (zoo default otherwise).")
 @click.option("--classes", type=POSITIVE, help="Number of classes (zoo default otherwise).")
 @click.option("--fix", is_flag=True, help="Apply the compat rewrites first (Conv3d -> conv2d over shifted "
-                                          "frames, TSM shift with cat/pad) and check the result.")
+                                          "frames, TSM shift with cat/pad; xnnpack: the graph rewrites of "
+                                          "5-D means, AvgPool3d and softmax) and check the result.")
 @click.option("--as-written", is_flag=True, help="Skip the rewrites `mobilekit convert` applies per target "
-                                                 "(xnnpack: LayerNorm decomposition, conv3d -> conv2d; "
+                                                 "(xnnpack: LayerNorm decomposition, conv3d -> conv2d, "
+                                                 "graph rewrites of means, AvgPool3d, softmax; "
                                                  "tflite: conv3d -> conv2d) and check the model as written.")
 @click.option("--profile", is_flag=True, help="xnnpack: run the .pte on this host with ETDump and print the "
                                               "Inspector's per-op p50, delegated or portable.")
@@ -75,8 +77,9 @@ def _modules(paths: list[str], limit: int = 3) -> str:
 @click.option("--markdown", is_flag=True, help="With --model all: the support matrix as markdown.")
 @click.option("--out", type=click.Path(), callback=writable_file,
               help="With --model all: also write the matrix (markdown) here.")
+@checkpoint_weights_option
 def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames, size, classes, fix, as_written,
-              profile, strict, as_json, markdown, out):
+              profile, strict, as_json, markdown, out, checkpoint_weights=None):
     """Which ops of a model each target runs accelerated, which fall back, which cannot convert.
 
     \b
@@ -105,11 +108,21 @@ def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames,
     if out and model_name != "all":
         raise MobilekitError("--out writes the support matrix", "use it with --model all, or --json for one model")
     if model_name == "all":
+        if checkpoint_weights is not None:
+            raise MobilekitError("--checkpoint-weights fits one model, not the whole zoo",
+                                 "give --model NAME with it")
         return _matrix(names, frames, size, classes, fix, markdown, as_json, out, strict)
     from tqdm import tqdm
 
     from converters.compat import check
 
+    what = model_name
+    if checkpoint_weights is not None:  # the official weights loaded into the zoo model, once
+        from converters.source import resolve_model
+
+        what = resolve_model(model_name, checkpoint=checkpoint, module=module_spec, input_shape=shape,
+                             num_classes=classes, num_frames=frames, image_size=size,
+                             checkpoint_weights=checkpoint_weights)
     with tqdm(total=len(names), desc="check", unit="target", file=click.get_text_stream("stderr"),
               dynamic_ncols=True, leave=False) as bar:
         def started(name):
@@ -117,7 +130,7 @@ def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames,
                 bar.update(1)
             bar.set_postfix_str(name)
 
-        result = check(model_name, names, fix=fix, profile=profile, module=module_spec, checkpoint=checkpoint,
+        result = check(what, names, fix=fix, profile=profile, module=module_spec, checkpoint=checkpoint,
                        input_shape=shape, num_classes=classes, num_frames=frames, image_size=size,
                        on_target=started, as_written=as_written)
         bar.update(1)

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from mobilekit.commands.options import NON_NEGATIVE, POSITIVE, THREADS, Classes, InputShape, writable_folder
+from mobilekit.commands.options import (NON_NEGATIVE, POSITIVE, THREADS, Classes, InputShape,
+                                        checkpoint_weights_option, writable_folder)
 from mobilekit.errors import MobilekitError
 
 _TARGET_HELP = ("ane, coreml-gpu, coreml-cpu (Core ML), xnnpack, et-coreml (ExecuTorch), ptl "
@@ -70,8 +71,9 @@ def _echo_artifact(art) -> None:
 @click.option("--quantize", "quantize_scheme", metavar="SCHEME",
               help="Quantize with SCHEME (e.g. int8, int8-dynamic, w8, palettize4), calibrated on the "
                    "synthetic dataset: `mobilekit quantize` with its defaults (see its --help).")
+@checkpoint_weights_option
 def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frames, size, classes, out,
-                no_validate, samples, latency_runs, threads, as_json, quantize_scheme=None):
+                no_validate, samples, latency_runs, threads, as_json, quantize_scheme=None, checkpoint_weights=None):
     """Convert a model to device formats, validate it on the host, write manifest.json.
 
     \b
@@ -79,6 +81,7 @@ def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frame
       mobilekit convert --model vlf_b0 --target xnnpack
       mobilekit convert --model vtn_eff --frames 8 --size 160 --target all
       mobilekit convert --checkpoint runs/exp1/best.pt --target ane
+      mobilekit convert --model x3d_xs --checkpoint-weights X3D_XS.pyth --target xnnpack
       mobilekit convert --module my_net.py:Net --input-shape 1,8,3,112,112 --target tflite
 
     Each artifact lands in its own folder (default artifacts/<model>-<target>/): the model
@@ -99,17 +102,17 @@ def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frame
         names = target_names()
     names = list(dict.fromkeys(get_target(n).name for n in names))
     what = dict(checkpoint=checkpoint, module=module_spec, input_shape=shape,
-                num_classes=classes, num_frames=frames, image_size=size)
+                num_classes=classes, num_frames=frames, image_size=size, checkpoint_weights=checkpoint_weights)
     opts = dict(validate=not no_validate, samples=samples, latency_runs=latency_runs, threads=threads)
     if quantize_scheme:  # the quantization pass instead of a plain conversion
         from mobilekit.commands.quantize import quantize_targets
 
         return quantize_targets(model_name, names, out, quantize_scheme, what, latency_runs, threads, as_json)
 
-    if len(names) == 1:
-        from converters import resolve_model
+    from converters import resolve_model
 
-        src = resolve_model(model_name, **what)  # bad input fails here, before any work
+    src = resolve_model(model_name, **what)  # bad input fails here, before any work (built once)
+    if len(names) == 1:
         click.echo(f"converting {src.name} {'x'.join(map(str, src.input_shape))} to {names[0]} ...", err=True)
         art = convert(src, names[0], out, on_stage=lambda st: click.echo(f"  {st} ...", err=True), **opts)
         if as_json:
@@ -128,8 +131,7 @@ def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frame
         def show(stage: str) -> None:
             bar.set_postfix_str(f"{names[len(results)]}: {stage}")
 
-        for name, result in convert_targets(model_name, names, Path(out) if out else None, on_stage=show,
-                                            **what, **opts):
+        for name, result in convert_targets(src, names, Path(out) if out else None, on_stage=show, **opts):
             results.append((name, result))
             bar.update(1)
     if as_json:

@@ -108,3 +108,11 @@ def writable_folder(ctx: click.Context, param: click.Parameter, value):
 def writable_file(ctx: click.Context, param: click.Parameter, value):
     """click callback: an --out file that can be written (None: the command's default)."""
     return None if value is None else check_writable(value, f"--{param.name.replace('_', '-')}", folder=False)
+
+
+# --checkpoint-weights on convert, check and quantize: an official release (PyTorchVideo,
+# PySlowFast, ...) loaded into a zoo model by create_model(name, checkpoint=FILE).
+checkpoint_weights_option = click.option(
+    "--checkpoint-weights", "checkpoint_weights", type=click.Path(), metavar="FILE",
+    help="With --model: an official pretrained checkpoint (PyTorchVideo / PySlowFast .pyth, ...) to load "
+         "into it; its class names go into the manifest.")

@@ -7,7 +7,8 @@ import json
 
 import click
 
-from mobilekit.commands.options import NON_NEGATIVE, POSITIVE, THREADS, Classes, InputShape, writable_folder
+from mobilekit.commands.options import (NON_NEGATIVE, POSITIVE, THREADS, Classes, InputShape,
+                                        checkpoint_weights_option, writable_folder)
 from mobilekit.errors import MobilekitError
 
 # Kept literal so `mobilekit --help` does not import torch; tests check it equals
@@ -105,8 +106,10 @@ def _schemes_text() -> str:
               help="Keep these layers in floating point (xnnpack and tflite): module names or globs as in the "
                    "model's state dict, comma-separated or repeated, e.g. 'backbone.blocks.2.*.conv_dw'.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@checkpoint_weights_option
 def quantize_cmd(model_name, checkpoint, module_spec, input_shape, target, scheme, calibration, samples,
-                 eval_samples, frames, size, classes, out, latency_runs, threads, float_layers, as_json):
+                 eval_samples, frames, size, classes, out, latency_runs, threads, float_layers, as_json,
+                 checkpoint_weights=None):
     """Quantize a model for one target and report what it costs.
 
     \b
@@ -134,8 +137,18 @@ def quantize_cmd(model_name, checkpoint, module_spec, input_shape, target, schem
     shape = input_shape
     if shape and not module_spec:
         raise MobilekitError("--input-shape goes with --module", "use --frames/--size for zoo models")
+    what = model_name
+    if checkpoint_weights is not None:  # the official weights loaded into the zoo model first
+        from converters.quantize import get_scheme
+        from converters.source import resolve_model
+        from converters.targets import get_target
+
+        get_scheme(get_target(target).name, scheme)  # a bad target/scheme fails before the model is built
+        what = resolve_model(model_name, checkpoint=checkpoint, module=module_spec, input_shape=shape,
+                             num_classes=classes, num_frames=frames, image_size=size,
+                             checkpoint_weights=checkpoint_weights)
     click.echo(f"quantizing {model_name or checkpoint or module_spec} for {target} ({scheme}) ...", err=True)
-    art = quantize(model_name, target, scheme, out, checkpoint=checkpoint, module=module_spec, input_shape=shape,
+    art = quantize(what, target, scheme, out, checkpoint=checkpoint, module=module_spec, input_shape=shape,
                    num_classes=classes, num_frames=frames, image_size=size,
                    calibration=calibration, samples=samples, eval_samples=eval_samples,
                    latency_runs=latency_runs, threads=threads, float_layers=split_names(float_layers),
