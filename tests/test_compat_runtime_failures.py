@@ -48,12 +48,13 @@ CUMSUM_SHAPE = (1, 8, 3, 128, 64)
 
 
 class Pool3d(nn.Module):
-    """Temporal pooling as a video model writes it: AvgPool3d has neither an XNNPACK nor a
-    portable kernel in the ExecuTorch 1.5.1 runtime, so the .pte fails to load (0x14)."""
+    """Temporal pooling as a video model writes it: MaxPool3d has neither an XNNPACK nor a
+    portable kernel in the ExecuTorch 1.5.1 runtime, and no graph rewrite turns it into one
+    that has (AvgPool3d now becomes 2-D pools), so the .pte fails to load (0x14)."""
 
     def __init__(self):
         super().__init__()
-        self.pool = nn.AvgPool3d((2, 2, 2))
+        self.pool = nn.MaxPool3d((2, 2, 2))
         self.fc = nn.Linear(3, 4)
 
     def forward(self, x):  # (B, T, C, H, W)
@@ -130,11 +131,11 @@ def test_a_missing_operator_is_named_not_called_corruption(pool_pte):
     with pytest.raises(MobilekitError) as caught:
         load_runtime(pte)
     message = str(caught.value)
-    assert "pool.pte uses aten::avg_pool3d.out, which this ExecuTorch runtime has no kernel for" in message
+    assert "pool.pte uses aten::max_pool3d_with_indices.out, which this ExecuTorch runtime has no kernel for" in message
     assert "OperatorMissing" in message and "mobilekit check --target xnnpack" in message
     assert "corrupt" not in message
     # Without the runtime's log, the program's operator table against the kernels here says the same.
-    assert missing_operators("", pte) == ["aten::avg_pool3d.out"]
+    assert missing_operators("", pte) == ["aten::max_pool3d_with_indices.out"]
 
 
 def test_check_names_the_operator_without_a_kernel(pool_pte):
@@ -142,8 +143,8 @@ def test_check_names_the_operator_without_a_kernel(pool_pte):
 
     _, buffer, x = pool_pte
     op, message = run_once(buffer, x)
-    assert op == "aten.avg_pool3d"  # the finding it belongs to (aten.avg_pool3d.default)
-    assert message.startswith("aten::avg_pool3d.out has no kernel in the ExecuTorch runtime (error 0x14")
+    assert op == "aten.max_pool3d_with_indices"  # the finding it belongs to (….default)
+    assert message.startswith("aten::max_pool3d_with_indices.out has no kernel in the ExecuTorch runtime (error 0x14")
 
 
 def test_convert_names_the_missing_operator_in_one_line(tmp_path, monkeypatch):
@@ -156,7 +157,7 @@ def test_convert_names_the_missing_operator_in_one_line(tmp_path, monkeypatch):
                                       "--out", "out"], catch_exceptions=False)
     assert result.exit_code == 2
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: ") and "uses aten::avg_pool3d.out" in line and "mobilekit check" in line
+    assert line.startswith("error: ") and "uses aten::max_pool3d_with_indices.out" in line and "mobilekit check" in line
     assert not Path("out").exists()
 
 
