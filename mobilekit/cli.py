@@ -11,7 +11,8 @@ import sys
 import click
 
 from mobilekit import __version__
-from mobilekit.errors import MobilekitError, error_line, usage_error_line
+from mobilekit.errors import (INTERRUPTED_EXIT, INTERRUPTED_LINE, MobilekitError, error_line,
+                              usage_error_line)
 
 # One module per command (or group of related commands); each exposes `commands`.
 COMMAND_MODULES = [
@@ -58,12 +59,9 @@ class MobilekitGroup(click.Group):
                 raise
             click.secho(error_line(e), fg="red", err=True)
             ctx.exit(2)
-        except KeyboardInterrupt:
-            # Ctrl+C: one line and the shell's 128 + SIGINT, not click's "Aborted!" and exit 1.
-            # Commands stage what they write and move it into place at the end, so what was
-            # whole before stays whole.
-            click.secho("interrupted (Ctrl+C): nothing half-written was put in place", fg="red", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt:  # not click's "Aborted!" and exit 1
+            click.secho(INTERRUPTED_LINE, fg="red", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
         except OSError as e:
             # A path the user gave that cannot be read or written, found late (commands check
             # their outputs up front where they can): still one line, not a traceback.

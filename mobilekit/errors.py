@@ -47,6 +47,12 @@ def usage_error_line(error) -> str:
     return error_line(f"{message} {hint.capitalize()}" if message.endswith("?") else f"{message}; {hint}")
 
 
+# Ctrl+C, for the CLI and the `python -m` scripts alike: one line and the shell's 128 + SIGINT.
+# Commands stage what they write and move it into place at the end, so what was whole stays whole.
+INTERRUPTED_LINE = "interrupted (Ctrl+C): nothing half-written was put in place"
+INTERRUPTED_EXIT = 130
+
+
 def run_script(command, prog_name: str, argv: list[str] | None = None) -> None:
     """Run a click command as a `python -m` script with the CLI's error contract: a
     MobilekitError or a usage error is one `error:` line and exit 2 (MOBILEKIT_DEBUG=1 shows
@@ -63,9 +69,9 @@ def run_script(command, prog_name: str, argv: list[str] | None = None) -> None:
             raise
         click.secho(error_line(e), fg="red", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
+    except click.exceptions.Abort:  # click's form of KeyboardInterrupt (and EOF at a prompt)
+        click.secho(INTERRUPTED_LINE, fg="red", err=True)
+        sys.exit(INTERRUPTED_EXIT)
     except click.exceptions.NoArgsIsHelpError as e:
         e.show()
         sys.exit(e.exit_code)

@@ -270,6 +270,23 @@ def test_scripts_print_usage_errors_in_one_line_too(capsys):
         "error: Invalid value for '--epochs': 0 is not in the range x>=1; see `python -m mobilekit.train --help`"]
 
 
+def test_scripts_report_ctrl_c_like_the_cli(capsys):
+    """Ctrl+C in `python -m mobilekit.train` is the CLI's one line and exit 130 too."""
+    import click
+
+    from mobilekit.errors import run_script
+
+    @click.command()
+    def train():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as stopped:
+        run_script(train, "python -m mobilekit.train", [])
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "interrupted (Ctrl+C): nothing half-written was put in place"]
+
+
 def test_an_unknown_family_is_an_error_not_an_empty_zoo():
     line = one_error_line(invoke("models", "--family", "vfl"))
     assert line.startswith("error: no model of family 'vfl'; choose one of ") and "vlf" in line
