@@ -1,21 +1,32 @@
-"""PyTorch -> device formats, one module per target family, behind one entry point.
+"""PyTorch -> device formats: one package per runtime family (converters/backends/), one
+pipeline that every entry point goes through.
 
     from converters import convert, load_runtime
     art = convert("vlf_b0", "xnnpack", "artifacts/vlf_b0-xnnpack")
     art.manifest["validation"]            # max/mean abs diff, top-1 agreement, host latency
     load_runtime(art.path).run(clip)      # the same host runtime, for benchmarks
 
-Targets (converters.targets.TARGETS): ane, coreml-gpu, coreml-cpu (coreml.py), xnnpack,
-et-coreml (executorch.py), ptl (torchscript.py), tflite (litert.py), onnx (onnx.py).
-Heavy libraries are imported inside each converter, so importing this package is cheap.
+Targets come from the registry (converters.backends.TARGETS). Names are imported on first
+use (PEP 562), so `import converters` (and `mobilekit --help`) does not import torch.
 """
 
 from __future__ import annotations
 
-from converters.api import Artifact, ValidationFailed, convert, convert_targets
-from converters.runtimes import HostRuntime, load_runtime
-from converters.source import SourceModel, resolve_model
-from converters.targets import TARGETS, Target, get_target, target_names
+import importlib
 
-__all__ = ["Artifact", "HostRuntime", "SourceModel", "TARGETS", "Target", "ValidationFailed", "convert",
-           "convert_targets", "get_target", "load_runtime", "resolve_model", "target_names"]
+_EXPORTS = {
+    "Artifact": "converters.api", "ValidationFailed": "converters.api", "convert": "converters.api",
+    "convert_targets": "converters.api", "HostRuntime": "converters.runtimes", "load_runtime": "converters.runtimes",
+    "SourceModel": "converters.source", "resolve_model": "converters.source",
+    "TARGETS": "converters.backends", "Target": "converters.backends", "get_target": "converters.backends",
+    "target_names": "converters.backends",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'converters' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import importlib
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,16 +10,14 @@ from typing import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-from converters.graph_rewrites import rewrite_graph
-from converters.job import ConversionJob, quiet
-from converters.manifest import build_manifest, sha256_of, size_of, tool_versions, write_manifest
-from converters.source import INPUT_NAME, SourceModel, prepare_for_export, resolve_model
-from converters.staging import check_destination, clean_stale, failed_folder, staging_folder, swap_into_place
-from converters.targets import TARGETS, Target, get_target
+from converters.backends import TARGETS, get_target
+from converters.job import quiet
+from converters.manifest import build_manifest, sha256_of, size_of
+from converters.pipeline import (DEFAULT_OUT_ROOT, Prepared, check_options, finish, host_runtime, lower_or_explain,
+                                 new_job, prepare, resolve, rewrite_for_target, staged)
+from converters.source import INPUT_NAME, SourceModel
 from mobilekit.errors import MobilekitError
-from mobilekit.models.rewrites import apply_target_rewrites
 
-DEFAULT_OUT_ROOT = Path("artifacts")
 
 
 @dataclass
@@ -56,17 +51,6 @@ class ValidationFailed(MobilekitError):
                          "try another target, or report the model with that folder")
 
 
-def check_options(*, samples: int | None = None, eval_samples: int | None = None,
-                  latency_runs: int | None = None, threads: int | None = None) -> None:
-    """Refuse, before any work, counts below their minimum (named by their CLI flags, as
-    converters.source names --classes/--frames/--size, which resolve_model checks)."""
-    for value, flag, least in ((samples, "--samples", 1), (eval_samples, "--eval-samples", 1),
-                               (latency_runs, "--latency-runs", 0), (threads, "--threads", 1)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-            raise MobilekitError(f"{flag} {value!r} is not a whole number of {least} or more",
-                                 f"give {flag} {least} or more")
-
-
 def _default_input_spec(src: SourceModel) -> dict:
     from mobilekit.models.info import input_spec
     from mobilekit.models.registry import IMAGENET_MEAN, IMAGENET_STD
@@ -83,42 +67,29 @@ def _default_input_spec(src: SourceModel) -> dict:
     return spec
 
 
-def _validate(target: Target, model: nn.Module, src: SourceModel, file: Path, outputs: list,
-              samples: int, latency_runs: int, threads: int | None) -> dict:
+def _validate(prep: Prepared, model: nn.Module, file: Path, samples: int, latency_runs: int,
+              threads: int | None) -> dict:
     from converters import validate as v
 
+    tgt, src = prep.target, prep.src
+    # What can be checked of the file without running it (Core ML: the saved spec's names and shapes).
+    prep.backend.check_written(tgt, file, INPUT_NAME, src.input_shape,
+                               [(o["name"], o["shape"]) for o in prep.outputs_spec()])
+    if (reason := tgt.host_skip_reason) is not None:
+        return {"status": "skipped", "reason": reason}
     clips, kinds = v.validation_clips(src.input_shape, samples)
-    if target.host_runtime:
-        from converters.runtimes import load_runtime
-
-        expected = v.eager_outputs(model, clips)
-        noise = v.eager_noise(model, clips, expected)
-        try:
-            with quiet():
-                runtime = load_runtime(file, threads=threads)
-                return v.compare(runtime, clips, expected, target.precision, latency_runs, kinds, noise)
-        except MobilekitError:
-            raise
-        except Exception as e:  # the runtime itself failed (e.g. an op with no kernel)
-            return {"status": "failed", "samples": len(clips),
-                    "reason": f"the host runtime failed to run it: {type(e).__name__}: "
-                              f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"}
-    if target.module == "coreml":
-        from converters.coreml import check_saved_spec
-
+    expected = v.eager_outputs(model, clips)
+    noise = v.eager_noise(model, clips, expected)
+    try:
         with quiet():
-            check_saved_spec(file, INPUT_NAME, src.input_shape, [(o["name"], o["shape"]) for o in outputs])
-        if platform.system() != "Darwin":
-            return {"status": "skipped", "reason": "needs macOS (saved spec checked: input/output "
-                                                   "names and shapes)"}
-        from converters.runtimes import CoreMLRuntime
-
-        expected = v.eager_outputs(model, clips)
-        noise = v.eager_noise(model, clips, expected)
-        with quiet():
-            runtime = CoreMLRuntime(file, threads, target.compute_units)
-            return v.compare(runtime, clips, expected, target.precision, latency_runs, kinds, noise)
-    return {"status": "skipped", "reason": "needs macOS or iOS (ExecuTorch's Core ML delegate)"}
+            runtime = host_runtime(tgt, file, threads)
+            return v.compare(runtime, clips, expected, tgt.precision, latency_runs, kinds, noise)
+    except MobilekitError:
+        raise
+    except Exception as e:  # the runtime itself failed (e.g. an op with no kernel)
+        return {"status": "failed", "samples": len(clips),
+                "reason": f"the host runtime failed to run it: {type(e).__name__}: "
+                          f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"}
 
 
 def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: str = "xnnpack",
@@ -150,55 +121,29 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
     check_options(samples=samples, latency_runs=latency_runs, threads=threads)
-    src = resolve_model(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
-                        input_shape=input_shape, num_classes=num_classes, num_frames=num_frames,
-                        image_size=image_size)
-    folder = check_destination(Path(out_dir) if out_dir is not None else DEFAULT_OUT_ROOT / f"{src.name}-{tgt.name}")
-    check_destination(failed_folder(folder), "the failed-artifact folder")
-    stage("preparing")
-    model, out_names, example_out = prepare_for_export(src)
-    for f in (folder, failed_folder(folder)):  # what killed conversions of this artifact left
-        clean_stale(f)
-    file_name = f"model.{tgt.extension}"
+    src = resolve(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
+                  input_shape=input_shape, num_classes=num_classes, num_frames=num_frames, image_size=image_size)
+    prep = prepare(src, tgt, out_dir, f"{src.name}-{tgt.name}", stage)
+    model = prep.model
 
     stage("converting")
-    # The whole folder is built beside `folder` and swapped in complete (converters/staging.py):
-    # until then an artifact already there stays whole, and a failure leaves nothing behind.
-    with staging_folder(folder) as staging:
-        file = staging / file_name
-        job = ConversionJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt,
-                            path=file, input_name=INPUT_NAME, output_names=out_names)
-        converter = importlib.import_module(f"converters.{tgt.module}")
+    with staged(prep) as staging:
+        job = new_job(prep, staging)
         t0, cpu0 = time.perf_counter(), time.process_time()
-        try:
-            # Numerically identical rewrites the target needs (TARGET_REWRITES), on the job's copy.
-            rewrites = apply_target_rewrites(job.model, tgt.name)
-            # Then the graph-level ones (any model, e.g. PyTorchVideo's 5-D means and AvgPool3d).
-            job.model, graph_rewrites = rewrite_graph(job.model, job.example_input, tgt.name)
-            rewrites += graph_rewrites
-            with quiet():
-                extras = converter.convert(job)
-            extras["rewrites"] = rewrites
-            seconds = time.perf_counter() - t0
-        except MobilekitError:
-            raise
-        except Exception as e:
-            from converters.diagnose import unsupported_op_error
-
-            others = [t for t in ("onnx", "tflite", "ptl", "coreml-cpu", "xnnpack")
-                      if TARGETS[t].module != tgt.module]
-            with quiet():  # every target, ptl included, goes through torch.export first
-                err = unsupported_op_error(e, model, src.example_input, tgt.name, others)
-            raise err from e
+        # The target's numerically identical rewrites, on the job's private copy.
+        job.model, rewrites = rewrite_for_target(job.model, job.example_input, tgt)
+        extras = lower_or_explain(prep, job)
+        extras["rewrites"] = rewrites
+        seconds = time.perf_counter() - t0
         # CPU seconds (all threads) tell the tool's own cost on a shared machine, where wall
         # time mostly measures the neighbours.
         extras["cpu_seconds"] = round(time.process_time() - cpu0, 2)
 
-        outputs = [{"name": n, "shape": list(o.shape), "kind": "logits"} for n, o in zip(out_names, example_out)]
+        outputs = prep.outputs_spec()
         if validate:
             stage("validating")
             t1 = time.perf_counter()
-            validation = _validate(tgt, model, src, file, outputs, samples, latency_runs, threads)
+            validation = _validate(prep, model, job.path, samples, latency_runs, threads)
             extras["validation_seconds"] = round(time.perf_counter() - t1, 2)
             from converters.validate import describe_inputs, pop_notes
 
@@ -223,19 +168,15 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
             model=src.name, family=src.family, num_classes=num_classes_out, classes=classes,
             input=_default_input_spec(src), outputs=outputs, target=tgt.name, runtime=tgt.runtime,
             compute_units=tgt.compute_units, delegate=tgt.delegate, precision=tgt.precision,
-            quantization=None, file=file_name, size_bytes=size_of(file), sha256=sha256_of(file),
-            tools=tool_versions(tgt.module, tgt.delegate), validation=validation,
+            quantization=None, file=prep.file_name, size_bytes=size_of(job.path), sha256=sha256_of(job.path),
+            tools=prep.backend.tool_versions(tgt), validation=validation,
             conversion={"seconds": round(seconds, 2), "source": src.origin, "config": src.config,
                         "notes": [], **extras},
         )
-        write_manifest(staging, manifest)
-        # A failed artifact is kept for inspection beside the folder, which stays as it was.
-        failed = validation["status"] == "failed"
-        dest = failed_folder(folder) if failed else folder
-        swap_into_place(staging, dest)
-    artifact = Artifact(path=dest, file=dest / file_name, manifest=manifest, seconds=seconds)
-    if failed:
-        raise ValidationFailed(artifact, folder)
+        dest = finish(staging, prep, manifest)
+    artifact = Artifact(path=dest, file=dest / prep.file_name, manifest=manifest, seconds=seconds)
+    if validation["status"] == "failed":
+        raise ValidationFailed(artifact, prep.folder)
     return artifact
 
 
@@ -245,10 +186,10 @@ def convert_targets(model_or_name, targets: Iterable[str], out_root: str | Path 
     or the error) as each finishes, so one failing target does not stop the rest. Folders are
     `out_root/<model>-<target>/`."""
     names = list(TARGETS) if list(targets) == ["all"] else [get_target(t).name for t in targets]
-    src = resolve_model(model_or_name, checkpoint=kw.pop("checkpoint", None), module=kw.pop("module", None),
-                        example_input=kw.pop("example_input", None), input_shape=kw.pop("input_shape", None),
-                        num_classes=kw.pop("num_classes", None), num_frames=kw.pop("num_frames", None),
-                        image_size=kw.pop("image_size", None))
+    src = resolve(model_or_name, checkpoint=kw.pop("checkpoint", None), module=kw.pop("module", None),
+                  example_input=kw.pop("example_input", None), input_shape=kw.pop("input_shape", None),
+                  num_classes=kw.pop("num_classes", None), num_frames=kw.pop("num_frames", None),
+                  image_size=kw.pop("image_size", None))
     root = Path(out_root) if out_root is not None else DEFAULT_OUT_ROOT
     for name in names:
         try:

@@ -190,29 +190,33 @@ def softmax_last_dim(gm: fx.GraphModule) -> int:
     return count
 
 
-# Per target, in order (the pooling passes first: they leave means for mean_as_4d).
-GRAPH_REWRITES = {
-    "xnnpack": (("graph_adaptive_pool_as_mean", adaptive_pool_as_mean),
-                ("graph_avg_pool3d_as_2d", avg_pool3d_as_2d),
-                ("graph_mean_as_4d", mean_as_4d),
-                ("graph_softmax_last_dim", softmax_last_dim)),
+# name -> pass. A target lists the ones it needs, in order (converters/backends: the pooling
+# passes first, since they leave means for mean_as_4d); the manifest records "graph_<name>".
+GRAPH_PASSES = {
+    "adaptive_pool_as_mean": adaptive_pool_as_mean,
+    "avg_pool3d_as_2d": avg_pool3d_as_2d,
+    "mean_as_4d": mean_as_4d,
+    "softmax_last_dim": softmax_last_dim,
 }
 
 
-def rewrite_graph(model: nn.Module, example_input: torch.Tensor, target: str) -> tuple[nn.Module, list[str]]:
+def rewrite_graph(model: nn.Module, example_input: torch.Tensor, target: str,
+                  passes: list[str] | tuple[str, ...] | None = None) -> tuple[nn.Module, list[str]]:
     """(the model to convert, names of the passes applied). Exports `model` on `example_input`
-    and runs `target`'s passes on the graph; returns the rewritten GraphModule, or `model`
-    itself (not exported, not copied) when the target has no passes or none changes anything.
+    and runs the passes (`passes` by name, else `target`'s own) on the graph; returns the
+    rewritten GraphModule, or `model` itself (not exported, not copied) when no pass applies.
     A model that does not export comes back as it is: the converter's own export then says why."""
-    passes = GRAPH_REWRITES.get(target, ())
-    if not passes:
+    from converters.backends import get_target
+
+    names = get_target(target).graph_passes if passes is None else passes
+    if not names:
         return model, []
     try:
         with torch.no_grad():
             gm = torch.export.export(model, (example_input,), strict=False).module()
     except Exception:
         return model, []
-    applied = [name for name, fn in passes if fn(gm)]
+    applied = [f"graph_{name}" for name in names if GRAPH_PASSES[name](gm)]
     if not applied:
         return model, []
     gm.graph.lint()
@@ -220,5 +224,5 @@ def rewrite_graph(model: nn.Module, example_input: torch.Tensor, target: str) ->
     return gm, applied
 
 
-__all__ = ["GRAPH_REWRITES", "adaptive_pool_as_mean", "avg_pool3d_as_2d", "mean_as_4d", "rewrite_graph",
+__all__ = ["GRAPH_PASSES", "adaptive_pool_as_mean", "avg_pool3d_as_2d", "mean_as_4d", "rewrite_graph",
            "softmax_last_dim"]

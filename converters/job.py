@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from converters.targets import Target
+from converters.backends.base import Target
 
 
 @dataclass

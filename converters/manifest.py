@@ -4,34 +4,13 @@ ArtifactManifest (mobilekit.collector.wire), so apps can rely on its versioned s
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
-import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
 from mobilekit.errors import MobilekitError
 
 MANIFEST_NAME = "manifest.json"
-
-# Distributions whose versions each target's manifest records (besides torch and mobilekit).
-_TOOLS = {"coreml": ("coremltools",), "executorch": ("executorch",), "torchscript": (),
-          "litert": ("litert-torch", "ai-edge-litert"), "onnx": ("onnx", "onnxscript", "onnxruntime")}
-
-
-def tool_versions(converter_module: str, delegate: str | None = None, extra: tuple[str, ...] = ()) -> dict[str, str]:
-    """Versions of python, torch, mobilekit, the target's tools and any `extra` distributions."""
-    names = ["torch", "mobilekit", *_TOOLS.get(converter_module, ()), *extra]
-    if delegate == "coreml":
-        names.append("coremltools")
-    versions = {"python": platform.python_version()}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
 
 def _files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]

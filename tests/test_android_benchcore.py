@@ -71,7 +71,7 @@ def test_benchcore_junit_with_the_real_collector(tmp_path):
 
         # What the Java side posted is in the collector, each report exactly once.
         posted = (out / "posted_ids.txt").read_text().split()
-        assert len(posted) == 4, posted
+        assert len(posted) == 5, posted
         stored = httpx.get(collector.url + "/api/v1/reports", params={"limit": 1000}).json()
         ids = [r["report_id"] for r in stored["reports"]]
         for report_id in posted:

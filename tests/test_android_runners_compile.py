@@ -39,15 +39,20 @@ def _catalog_versions() -> dict[str, str]:
     return tomllib.loads((ANDROID / "gradle" / "libs.versions.toml").read_text())["versions"]
 
 
-def build_config_source() -> str:
+def build_config_source(executorch_flavor: str = "xnnpack") -> str:
     """org.mobilekit.bench.BuildConfig as the Android Gradle plugin generates it for a debug
-    build: its standard fields plus every buildConfigField of app/build.gradle, with the
-    version-catalog references resolved."""
+    build with -PexecutorchFlavor=`executorch_flavor`: its standard fields plus every
+    buildConfigField of app/build.gradle, with the version-catalog references and the build
+    script's own variables resolved."""
     gradle = (ANDROID / "app" / "build.gradle").read_text()
     versions = _catalog_versions()
+    # app/build.gradle: def executorchFlavor = (findProperty("executorchFlavor") ?: "xnnpack")
+    assert re.search(r'findProperty\("executorchFlavor"\) \?: "xnnpack"', gradle)
+    variables = {"executorchVulkan": str(executorch_flavor == "vulkan").lower()}
 
     def resolve(expr: str) -> str:
         expr = re.sub(r"\$\{libs\.versions\.(\w+)\.get\(\)\}", lambda m: versions[m.group(1)], expr)
+        expr = re.sub(r"\$\{(\w+)\}", lambda m: variables[m.group(1)], expr)
         return expr.replace('\\"', '"')
 
     [app_id] = re.findall(r'applicationId\s+"([\w.]+)"', gradle)
@@ -111,9 +116,9 @@ def test_runners_report_the_pinned_versions_without_calling_their_library(compil
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     v = _catalog_versions()
-    assert run.stdout.split("\n")[:3] == [f"executorch {v['executorch']}",
+    assert run.stdout.split("\n")[:4] == [f"executorch {v['executorch']}",
                                           f"pytorch-lite {v['pytorchLite']}",
-                                          f"litert {v['litert']}"]
+                                          f"litert {v['litert']}", f"litert {v['litert']}"]
 
 
 def test_only_compiled_sources_use_the_runtime_libraries():

@@ -76,7 +76,7 @@ def test_nondelegable_op_and_conv3d_show_module_paths(user_net):
     _, Clip3d, _ = user_net
     model = Clip3d().eval()
     before = copy.deepcopy(model.state_dict())
-    # As written: the converter would rewrite the conv3d itself (TARGET_REWRITES).
+    # As written: the converter would rewrite the conv3d itself (the backend's Target.rewrites).
     (report,) = check(model, ["xnnpack"], example_input=torch.randn(*CLIP), as_written=True).reports
     topk = _finding(report, "aten.topk")
     assert topk.modules == ["pick (TopTwo)"] and topk.count == 1
@@ -181,7 +181,7 @@ def test_coreml_converts_and_flags_topk_for_the_ane(user_net):
     assert ane.verdict == FALLBACKS and cpu.verdict == ACCELERATED
     topk = _finding(ane, "topk")
     assert topk.evidence == "heuristic" and topk.modules == ["select (TopTwo)"]
-    # The ane converter rewrites Conv3d as conv2d over shifted frames (TARGET_REWRITES), so
+    # The ane converter rewrites Conv3d as conv2d over shifted frames (the backend's Target.rewrites), so
     # the only fallback is topk; the model as written also runs its 5-D conv off the ANE.
     assert "rewrite_conv3d" in ane.rewrites and not [f for f in ane.findings if f.op.startswith("conv")]
     (as_written,) = check(WithTopk().eval(), ["ane"], example_input=torch.randn(*CLIP), as_written=True).reports

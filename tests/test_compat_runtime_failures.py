@@ -66,7 +66,7 @@ POOL_SHAPE = (1, 2, 3, 8, 8)
 
 
 def _lower(model: nn.Module, shape) -> tuple[bytes, torch.Tensor]:
-    from converters.compat.xnnpack import lower
+    from converters.backends.executorch.compat import lower
     from converters.job import quiet
 
     x = torch.randn(*shape)
@@ -101,7 +101,7 @@ def cumsum_pte(tmp_path_factory):
 
 
 def test_a_runtime_abort_while_profiling_is_one_error_naming_the_cause(cumsum_pte):
-    from converters.compat.xnnpack import profile_pte
+    from converters.backends.executorch.compat import profile_pte
 
     pte, x = cumsum_pte
     # A debug buffer too small for the intermediate outputs makes the runtime abort (SIGABRT):
@@ -125,7 +125,8 @@ def pool_pte(tmp_path_factory):
 
 
 def test_a_missing_operator_is_named_not_called_corruption(pool_pte):
-    from converters.runtimes import load_runtime, missing_operators
+    from converters.backends.executorch.runtime import missing_operators
+    from converters.runtimes import load_runtime
 
     pte, _, _ = pool_pte
     with pytest.raises(MobilekitError) as caught:
@@ -139,7 +140,7 @@ def test_a_missing_operator_is_named_not_called_corruption(pool_pte):
 
 
 def test_check_names_the_operator_without_a_kernel(pool_pte):
-    from converters.compat.xnnpack import run_once
+    from converters.backends.executorch.compat import run_once
 
     _, buffer, x = pool_pte
     op, message = run_once(buffer, x)

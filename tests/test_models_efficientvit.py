@@ -187,7 +187,7 @@ def test_linear_attention_is_fully_delegated_on_xnnpack(num_frames):
     """Every op of LiteMLA (per frame, and over a clip's frames) goes to XNNPACK. Multiplying by
     the int head dim used to leave an int64 constant + a cast to float in the edge graph
     (dim_order_ops._to_dim_order_copy), which XNNPACK does not delegate."""
-    from converters.compat.xnnpack import lower
+    from converters.backends.executorch.compat import lower
     from executorch.devtools.backend_debug import get_delegation_info
 
     torch.manual_seed(0)

@@ -125,7 +125,7 @@ class GatedConvNet(nn.Module):
 
 def xnnpack_kernels(pte, shape) -> collections.Counter:
     """The XNNPACK operators a .pte ran, by name (ExecuTorch's ETDump profile of one run)."""
-    from converters.compat.xnnpack import profile_pte
+    from converters.backends.executorch.compat import profile_pte
 
     return collections.Counter(r["event"].split(" #")[0] for r in profile_pte(pte, torch.randn(*shape), runs=1))
 
@@ -213,7 +213,7 @@ def test_tflite(tmp_path, net, example, scheme):
 @pytest.mark.parametrize("target,scheme,lut", [("coreml-cpu", "w8", False), ("ane", "palettize4", True),
                                                 ("coreml-gpu", "palettize6", True)])
 def test_coreml_weights_are_compressed(tmp_path, net, example, target, scheme, lut):
-    from converters.quantize.coreml import op_counts
+    from converters.backends.coreml.quantize import op_counts
 
     art = quantize(net, target, scheme, tmp_path / scheme, example_input=example, **FEW)
     m = ArtifactManifest.model_validate(art.manifest)
@@ -227,7 +227,7 @@ def test_coreml_weights_are_compressed(tmp_path, net, example, target, scheme, l
     if platform.system() != "Darwin":
         assert m.validation.status == "skipped" and "macOS" in r["agreement_skipped"]
         # The estimate off macOS: the same compression applied to the PyTorch weights.
-        from converters.quantize.coreml import simulate
+        from converters.backends.coreml.quantize import simulate
 
         clips = load_clips(SHAPE, samples=0, eval_samples=FEW["eval_samples"]).held_out.clips
         sim = simulate(net, scheme)

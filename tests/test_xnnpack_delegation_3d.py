@@ -23,7 +23,8 @@ from converters.compat import ACCELERATED, CANNOT_CONVERT, check
 from converters.validate import settle_batchnorm
 from mobilekit.models import create_model
 from mobilekit.models.movinet import ARCHS
-from mobilekit.models.rewrites import BatchNorm3dAs2d, Conv3dAsConv2d, apply_target_rewrites
+from converters.pipeline import apply_module_rewrites as apply_target_rewrites
+from mobilekit.models.rewrites import BatchNorm3dAs2d, Conv3dAsConv2d
 
 # movinet_a0_stream: built for one frame per call, as the device runs it.
 MODELS = {"x3d_xs": TINY, "movinet_a0": TINY, "movinet_a0_stream": dict(TINY, num_frames=1)}

@@ -20,7 +20,7 @@ from conftest import TINY, assert_rewrite_keeps_model
 
 from converters.compat import ACCELERATED, check
 from mobilekit.models import create_model
-from mobilekit.models.rewrites import apply_target_rewrites
+from converters.pipeline import apply_module_rewrites as apply_target_rewrites
 from mobilekit.models.swin3d import PatchEmbed3D, WindowAttention3D
 from mobilekit.models.vidtr import SeparableAttention
 

@@ -21,7 +21,7 @@ from converters.compat import ACCELERATED, check
 from converters.validate import settle_batchnorm
 from mobilekit.models import create_model
 from mobilekit.models.mvit import FramesConv3d, conv3d_frames
-from mobilekit.models.rewrites import apply_target_rewrites
+from converters.pipeline import apply_module_rewrites as apply_target_rewrites
 
 MODELS = ["mvit_s", "efficientvit_b1_3d", "efficientvit_b1_tsn"]
 SHAPE = [1, TINY["num_frames"], 3, TINY["image_size"], TINY["image_size"]]

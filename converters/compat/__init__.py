@@ -13,8 +13,6 @@ and which it cannot convert at all. One module per target:
     result = check("x3d_xs", ["xnnpack"], num_frames=2, image_size=64, fix=True)
     result.reports[0].verdict, result.reports[0].findings
 
-`rewrites.py` holds what `fix=True` applies (conv3d -> conv2d over shifted frames, the TSM
-shift with cat/pad); `matrix.py` the zoo x target support matrix.
 """
 
 from __future__ import annotations
@@ -27,12 +25,8 @@ import torch
 
 from converters.compat.report import (ACCELERATED, CANNOT_CONVERT, FALLBACKS, NOT_CHECKED, VERDICT_TEXT,
                                       Finding, TargetReport)
-from converters.graph_rewrites import rewrite_graph
 from mobilekit.errors import MobilekitError
-from mobilekit.models.rewrites import apply_target_rewrites
 
-CHECKED_TARGETS = ["xnnpack", "ane", "coreml-gpu", "coreml-cpu", "tflite", "ptl", "onnx"]
-COREML_TARGETS = ("ane", "coreml-gpu", "coreml-cpu")
 
 
 @dataclass
@@ -53,17 +47,18 @@ class CheckResult:
 
 
 def resolve_targets(targets) -> list[str]:
-    from converters.targets import get_target
+    from converters.backends import checked_target_names, get_target
 
+    checked = checked_target_names()
     names = [targets] if isinstance(targets, str) else list(targets)
     if "all" in names:
-        return list(CHECKED_TARGETS)
+        return checked
     out = []
     for n in names:
         name = get_target(n).name
-        if name not in CHECKED_TARGETS:
+        if name not in checked:
             raise MobilekitError(f"no compatibility check for target {name!r}",
-                                 f"check one of {', '.join(CHECKED_TARGETS)} (et-coreml: check ane)")
+                                 f"check one of {', '.join(checked)} (for et-coreml, check ane)")
         out.append(name)
     return list(dict.fromkeys(out))
 
@@ -79,6 +74,7 @@ def check(model_or_name=None, targets=("xnnpack",), *, fix: bool = False, profil
     compat rewrites. `as_written` skips the converter's rewrites (the model as the user wrote
     it). `on_target(name)` is called as each target starts (progress bars)."""
     from converters.compat.rewrites import apply_fixes
+    from converters.pipeline import rewrite_for_target
     from converters.source import prepare_for_export, resolve_model
 
     names = resolve_targets(targets)
@@ -97,10 +93,9 @@ def check(model_or_name=None, targets=("xnnpack",), *, fix: bool = False, profil
         t0 = time.perf_counter()
         model = copy.deepcopy(base)
         try:
-            converter_rewrites = [] if as_written else apply_target_rewrites(model, name)
-            if not as_written or fix:  # the converter's graph rewrites (converters/graph_rewrites.py)
-                model, graph_rewrites = rewrite_graph(model, x, name)
-                converter_rewrites += graph_rewrites
+            # The converter's own rewrites for this target; as written, only --fix's graph passes.
+            model, converter_rewrites = rewrite_for_target(model, x, name, module_rewrites=not as_written,
+                                                           graph_passes=not as_written or fix)
             report = _check_one(name, model, x, profile, coreml_cache)
             report.rewrites = converter_rewrites + report.rewrites
         except MobilekitError:
@@ -118,38 +113,11 @@ def check(model_or_name=None, targets=("xnnpack",), *, fix: bool = False, profil
 
 
 def _check_one(name: str, model, x, profile: bool, coreml_cache: dict) -> TargetReport:
-    if name == "xnnpack":
-        from converters.compat import xnnpack
-        from converters.job import quiet
+    from converters.backends import backend_of, get_target
 
-        try:
-            with quiet():
-                report = xnnpack.check(model, x, profile=profile)
-        except MobilekitError:  # e.g. the runtime aborted while profiling: said in one line, not a verdict
-            raise
-        except Exception as e:
-            from converters.compat.conversion import failure_report
-
-            return failure_report(e, model, x, "xnnpack", "ExecuTorch XnnpackPartitioner")
-        return report
-    if name in COREML_TARGETS:
-        from converters.compat import coreml
-
-        return coreml.check(model, x, [name], cache=coreml_cache)[0]
-    if name == "tflite":
-        from converters.compat import tflite
-
-        return tflite.check(model, x)
-    if name == "ptl":
-        from converters.compat import ptl
-
-        return ptl.check(model, x)
-    if name == "onnx":
-        from converters.compat import onnx
-
-        return onnx.check(model, x)
-    raise MobilekitError(f"no compatibility check for target {name!r}", f"check one of {', '.join(CHECKED_TARGETS)}")
+    target = get_target(name)
+    return backend_of(target).check(target, model, x, profile=profile, cache=coreml_cache)
 
 
-__all__ = ["ACCELERATED", "CANNOT_CONVERT", "CHECKED_TARGETS", "CheckResult", "FALLBACKS", "Finding",
+__all__ = ["ACCELERATED", "CANNOT_CONVERT", "CheckResult", "FALLBACKS", "Finding",
            "NOT_CHECKED", "TargetReport", "VERDICT_TEXT", "check", "resolve_targets"]

@@ -5,7 +5,6 @@ naming the op and its module path (converters/diagnose.py)."""
 from __future__ import annotations
 
 import copy
-import importlib
 import re
 from pathlib import Path
 
@@ -15,9 +14,9 @@ from converters.compat.report import CANNOT_CONVERT, Finding, TargetReport
 
 
 def run_converter(model, example_input, target: str, path: Path) -> dict:
+    from converters.backends import backend_of, get_target
     from converters.job import ConversionJob, quiet
     from converters.source import INPUT_NAME
-    from converters.targets import get_target
 
     tgt = get_target(target)
     with torch.no_grad():
@@ -25,7 +24,7 @@ def run_converter(model, example_input, target: str, path: Path) -> dict:
     job = ConversionJob(model=copy.deepcopy(model), example_input=example_input, target=tgt, path=path,
                         input_name=INPUT_NAME, output_names=[f"output_{i}" for i in range(n_out)])
     with quiet():
-        return importlib.import_module(f"converters.{tgt.module}").convert(job) or {}
+        return backend_of(tgt).lower(job) or {}
 
 
 def failure_report(exc: BaseException, model, example_input, target: str, tool: str) -> TargetReport:

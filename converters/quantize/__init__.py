@@ -4,16 +4,15 @@
     art = quantize("vlf_b0", "xnnpack", "int8", calibration="data/clips", samples=64)
     art.manifest["quantization"]["report"]   # size / latency before-after, top-1 agreement, cosine
 
-Schemes (converters.quantize.schemes.SCHEMES): xnnpack int8, int8-dynamic (xnnpack.py);
-ane / coreml-gpu / coreml-cpu w8, palettize4, palettize6, w8a8 (coreml.py, w8a8 on macOS);
-tflite int8, int8-dynamic (tflite.py); onnx int8, int8-dynamic (onnx.py). Calibration and
-held-out clips come from a dataset folder or the synthetic dataset (calibration.py).
-Heavy libraries are imported inside each pass.
+Each target's schemes are declared by its backend (converters.backends: `Target.schemes`)
+and carried out by the backend's quantize.py; this package holds what they share: the
+entry point (api.py), calibration and held-out clips (calibration.py), PT2E (pt2e.py) and
+the agreement report (report.py).
 """
 
 from __future__ import annotations
 
 from converters.quantize.api import QuantizationFailed, quantize
-from converters.quantize.schemes import SCHEMES, Scheme, get_scheme, schemes_for
+from converters.backends import Scheme, get_scheme, schemes_for
 
-__all__ = ["QuantizationFailed", "SCHEMES", "Scheme", "get_scheme", "quantize", "schemes_for"]
+__all__ = ["QuantizationFailed", "Scheme", "get_scheme", "quantize", "schemes_for"]

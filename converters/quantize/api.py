@@ -10,8 +10,6 @@ compared with the eager fp32 model on held-out clips on the host runtime.
 from __future__ import annotations
 
 import copy
-import importlib
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -21,18 +19,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from converters.api import DEFAULT_OUT_ROOT, Artifact, check_options, convert
+from converters.api import Artifact, convert
+from converters.backends import Scheme, Target, backend_of, get_scheme, get_target, schemes_for
 from converters.job import quiet
-from converters.manifest import build_manifest, sha256_of, size_of, tool_versions, write_manifest
+from converters.manifest import build_manifest, sha256_of, size_of
+from converters.pipeline import (check_options, eager_outputs, finish, host_runtime, prepare, resolve,
+                                 rewrite_for_target, staged)
 from converters.quantize.calibration import CalibrationData, load_clips
 from converters.quantize.job import QuantJob, QuantResult
 from converters.quantize.report import agreement, ratio, top1_accuracy
-from converters.quantize.schemes import Scheme, get_scheme
-from converters.source import INPUT_NAME, SourceModel, prepare_for_export, resolve_model
-from converters.staging import check_destination, clean_stale, failed_folder, staging_folder, swap_into_place
-from converters.targets import Target, get_target
+from converters.source import INPUT_NAME, SourceModel
 from mobilekit.errors import MobilekitError
-from mobilekit.models.rewrites import apply_target_rewrites
 
 
 class QuantizationFailed(MobilekitError):
@@ -46,29 +43,6 @@ class QuantizationFailed(MobilekitError):
                          f"{folder} left as it was)", "try another scheme, or report the model with that folder")
 
 
-# The quantizers built on PT2E annotations (converters/quantize/pt2e.py), which can leave
-# chosen layers unannotated; ONNX Runtime and coremltools take their own node/op lists.
-FLOAT_LAYERS_MODULES = ("xnnpack", "tflite")
-
-
-def _host_runtime(target: Target, file: Path, threads: int | None):
-    """The runtime that runs this target here, or None (Core ML off macOS)."""
-    if target.host_runtime:
-        from converters.runtimes import load_runtime
-
-        return load_runtime(file, threads=threads)
-    if target.module == "coreml" and platform.system() == "Darwin":
-        from converters.runtimes import CoreMLRuntime
-
-        return CoreMLRuntime(file, threads, target.compute_units)
-    return None
-
-
-def _eager(model: nn.Module, clips: list[np.ndarray]) -> list[list[np.ndarray]]:
-    with torch.no_grad():
-        return [[o.numpy() for o in model(torch.from_numpy(c))] for c in clips]
-
-
 def _latency(runtime, clip: np.ndarray, runs: int) -> float | None:
     from converters.validate import median_latency_ms
 
@@ -76,28 +50,20 @@ def _latency(runtime, clip: np.ndarray, runs: int) -> float | None:
     return round(ms, 4) if ms is not None else None
 
 
-def _simulated(target: Target, scheme_name: str, model: nn.Module) -> nn.Module | None:
-    if target.module != "coreml":
-        return None
-    from converters.quantize.coreml import simulate
-
-    return simulate(model, scheme_name)
-
-
-def _evaluate(target: Target, scheme_name: str, baseline: Path, quantized: Path, model: nn.Module,
+def _evaluate(target: Target, scheme: Scheme, baseline: Path, quantized: Path, model: nn.Module,
               data: CalibrationData, output_names: list[str], latency_runs: int,
               threads: int | None) -> tuple[dict, dict]:
     """(report fields, validation block) for the quantized artifact."""
     held = data.held_out
     report: dict = {"held_out_source": held.source, "held_out_samples": len(held)}
     with quiet():
-        after_rt = _host_runtime(target, quantized, threads)
+        after_rt = host_runtime(target, quantized, threads)
     if after_rt is None:
-        reason = "needs macOS (Core ML predictions); the saved package's spec was checked"
+        reason = f"{target.host_skip_reason}; what can be checked without running it was checked"
         report["agreement_skipped"] = reason
-        simulated = _simulated(target, scheme_name, model)
+        simulated = backend_of(target).simulate_quantized(target, scheme, model)
         if simulated is not None:  # an estimate of the accuracy cost where the artifact cannot run
-            reference, sim_out = _eager(model, held.clips), _eager(simulated, held.clips)
+            reference, sim_out = eager_outputs(model, held.clips), eager_outputs(simulated, held.clips)
             report.update({f"simulated_{k}": v for k, v in agreement(reference, sim_out).items()})
             report["simulated_how"] = ("PyTorch with the weights compressed as the scheme does (fp32 "
                                        "compute); the Core ML artifact itself was not run")
@@ -105,7 +71,7 @@ def _evaluate(target: Target, scheme_name: str, baseline: Path, quantized: Path,
                 report["accuracy_fp32"] = top1_accuracy(reference, held.labels, output_names)
                 report["simulated_accuracy_quantized"] = top1_accuracy(sim_out, held.labels, output_names)
         return report, {"status": "skipped", "reason": reason}
-    reference = _eager(model, held.clips)
+    reference = eager_outputs(model, held.clips)
     with quiet():
         outputs = [after_rt.run(c) for c in held.clips]
     runtime_name = f"{after_rt.name} {after_rt.version}"
@@ -123,7 +89,7 @@ def _evaluate(target: Target, scheme_name: str, baseline: Path, quantized: Path,
     with quiet():
         report["host_latency_ms_after"] = _latency(after_rt, held.clips[0], latency_runs)
         del after_rt
-        before_rt = _host_runtime(target, baseline, threads)
+        before_rt = host_runtime(target, baseline, threads)
         report["host_latency_ms_before"] = _latency(before_rt, held.clips[0], latency_runs)
     report["latency_ratio"] = ratio(report["host_latency_ms_after"], report["host_latency_ms_before"])
     report.update(runtime=runtime_name, threads=threads, latency_runs=latency_runs)
@@ -168,38 +134,26 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     """
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
-    sch: Scheme = get_scheme(tgt.name, scheme)
-    if float_layers and sch.module not in FLOAT_LAYERS_MODULES:
+    sch: Scheme = get_scheme(tgt, scheme)
+    if float_layers and not sch.float_layers:
         raise MobilekitError(f"--float-layers is not supported for {tgt.name} {sch.name}",
-                             f"drop --float-layers, or quantize for {' or '.join(FLOAT_LAYERS_MODULES)}")
-    if tgt.module == "coreml":
-        from converters.quantize.coreml import require_platform
-
-        require_platform(sch.name)  # before any conversion work: W8A8 needs macOS
+                             "drop --float-layers, or quantize with a PT2E scheme (" + ", ".join(
+                                 f"{t} {s.name}" for t in _targets_with_float_layers() for s in get_target(t).schemes
+                                 if s.float_layers) + ")")
+    backend = backend_of(tgt)
+    backend.before_quantize(tgt, sch)  # before any conversion work (Core ML W8A8 needs macOS)
     # Cheap arguments before any work (load_clips checks them again, after the model is built).
     check_options(samples=samples if sch.calibrated else None, eval_samples=eval_samples,
                   latency_runs=latency_runs, threads=threads)
-    src = resolve_model(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
-                        input_shape=input_shape, num_classes=num_classes, num_frames=num_frames,
-                        image_size=image_size)
-    folder = check_destination(Path(out_dir) if out_dir is not None
-                               else DEFAULT_OUT_ROOT / f"{src.name}-{tgt.name}-{sch.name}")
-    check_destination(failed_folder(folder), "the failed-artifact folder")
-    stage("preparing")
-    prepared = prepare_for_export(src)  # (model with tuple outputs, output names, ...)
-    model, out_names = prepared[0], prepared[1]
-    with torch.no_grad():
-        n_logits = model(src.example_input)[0].shape[-1]
-    for f in (folder, failed_folder(folder)):  # what killed runs for this artifact left
-        clean_stale(f)
+    src = resolve(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
+                  input_shape=input_shape, num_classes=num_classes, num_frames=num_frames, image_size=image_size)
+    prep = prepare(src, tgt, out_dir, f"{src.name}-{tgt.name}-{sch.name}", stage)
+    model, out_names = prep.model, prep.output_names
+    n_logits = prep.example_outputs[0].shape[-1]
     stage("loading clips")
     data = load_clips(src.input_shape, calibration, samples=samples if sch.calibrated else 0,
                       eval_samples=eval_samples, model_classes=src.classes, num_classes=n_logits, seed=seed)
-    file_name = f"model.{tgt.extension}"
 
-    # The whole folder (quantized file + manifest) is built beside `folder` and swapped in
-    # complete (converters/staging.py), as convert() does: until then an artifact already
-    # there stays whole, and a failure or Ctrl+C leaves nothing behind.
     with tempfile.TemporaryDirectory(prefix="mobilekit-fp32-") as tmp:
         if baseline is None:
             stage("converting fp32")
@@ -207,18 +161,18 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
         else:
             base = _check_baseline(baseline, tgt, src)
         stage("quantizing")
-        with staging_folder(folder) as staging:
-            file = staging / file_name
+        with staged(prep) as staging:
+            file = staging / prep.file_name
             job = QuantJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt, scheme=sch,
                            path=file, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
                            calibration=data.calibration.clips, float_layers=list(float_layers or []))
-            quantizer = importlib.import_module(f"converters.quantize.{sch.module}")
             t0 = time.perf_counter()
             try:
-                # The same numerically identical rewrites as the fp32 conversion (TARGET_REWRITES).
-                apply_target_rewrites(job.model, tgt.name)
+                # The same numerically identical module rewrites as the fp32 conversion (the
+                # graph passes work on an exported graph, which the quantizers export again).
+                job.model, _ = rewrite_for_target(job.model, job.example_input, tgt, graph_passes=False)
                 with quiet():
-                    result: QuantResult = quantizer.quantize(job)
+                    result: QuantResult = backend.quantize(job)
             except MobilekitError:
                 raise
             except Exception as e:
@@ -227,15 +181,10 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
                                      f"try another scheme ({', '.join(s for s in _others(tgt, sch))}) or the fp32 "
                                      "target; --debug shows the traceback") from e
             seconds = time.perf_counter() - t0
-            if tgt.module == "coreml":
-                from converters.coreml import check_saved_spec
-
-                with quiet():
-                    check_saved_spec(file, INPUT_NAME, src.input_shape,
-                                     [(o["name"], o["shape"]) for o in base.manifest["outputs"]])
+            backend.check_written(tgt, file, INPUT_NAME, src.input_shape,
+                                  [(o["name"], o["shape"]) for o in base.manifest["outputs"]])
             stage("evaluating")
-            report, validation = _evaluate(tgt, sch.name, base.file, file, model, data, out_names, latency_runs,
-                                           threads)
+            report, validation = _evaluate(tgt, sch, base.file, file, model, data, out_names, latency_runs, threads)
 
             stage("writing")
             size_after = size_of(file)
@@ -252,12 +201,10 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
             manifest.pop("created_at", None)
             if result.io is not None:  # integer I/O (LiteRT static int8): the app feeds int8
                 manifest["input"] = {**manifest["input"], "dtype": result.io["inputs"][0]["dtype"]}
-            # PT2E (xnnpack, tflite int8) lives in torchao.
-            tools = tool_versions(tgt.module, tgt.delegate,
-                                  extra=("torchao",) if sch.module in ("xnnpack", "tflite") else ())
             manifest.update(
-                file=file_name, size_bytes=size_after, sha256=sha256_of(file),
-                precision="mixed" if result.float_layers else sch.precision, tools=tools,
+                file=prep.file_name, size_bytes=size_after, sha256=sha256_of(file),
+                precision="mixed" if result.float_layers else sch.precision,
+                tools=backend.tool_versions(tgt, extra=sch.tools),
                 quantization={"scheme": sch.name, "tool": sch.tool,
                               "calibration": data.calibration.source if sch.calibrated else None,
                               "calibration_samples": len(data.calibration) if sch.calibrated else None,
@@ -268,15 +215,18 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
                             **({"delegation": result.delegation} if result.delegation else {})},
             )
             manifest = build_manifest(**manifest)
-            write_manifest(staging, manifest)
             # Unusable outputs: kept for inspection beside the folder, which stays as it was.
-            failed = validation["status"] == "failed"
-            dest = failed_folder(folder) if failed else folder
-            swap_into_place(staging, dest)
-    artifact = Artifact(path=dest, file=dest / file_name, manifest=manifest, seconds=base.seconds + seconds)
-    if failed:
-        raise QuantizationFailed(artifact, validation["reason"], folder)
+            dest = finish(staging, prep, manifest)
+    artifact = Artifact(path=dest, file=dest / prep.file_name, manifest=manifest, seconds=base.seconds + seconds)
+    if validation["status"] == "failed":
+        raise QuantizationFailed(artifact, validation["reason"], prep.folder)
     return artifact
+
+
+def _targets_with_float_layers() -> list[str]:
+    from converters.backends import TARGETS
+
+    return [t.name for t in TARGETS.values() if any(s.float_layers for s in t.schemes)]
 
 
 def _check_baseline(baseline: Artifact, tgt: Target, src: SourceModel) -> Artifact:
@@ -291,6 +241,4 @@ def _check_baseline(baseline: Artifact, tgt: Target, src: SourceModel) -> Artifa
 
 
 def _others(tgt: Target, sch: Scheme) -> list[str]:
-    from converters.quantize.schemes import schemes_for
-
     return [s for s in schemes_for(tgt.name) if s != sch.name] or ["none"]

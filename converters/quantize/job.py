@@ -9,8 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from converters.quantize.schemes import Scheme
-from converters.targets import Target
+from converters.backends.base import Scheme, Target
 
 
 @dataclass

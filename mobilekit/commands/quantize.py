@@ -141,7 +141,7 @@ def quantize_cmd(model_name, checkpoint, module_spec, input_shape, target, schem
     if checkpoint_weights is not None:  # the official weights loaded into the zoo model first
         from converters.quantize import get_scheme
         from converters.source import resolve_model
-        from converters.targets import get_target
+        from converters.backends import get_target
 
         get_scheme(get_target(target).name, scheme)  # a bad target/scheme fails before the model is built
         what = resolve_model(model_name, checkpoint=checkpoint, module=module_spec, input_shape=shape,

@@ -1,7 +1,8 @@
 """Graph-preserving module rewrites that make a model fit a target's accelerated path.
 
-Each rewrite keeps the parameters (same names, same tensors) and the numbers; converters
-apply them for the targets that need them and record which in the manifest.
+Each rewrite keeps the parameters (same names, same tensors) and the numbers. Which target
+needs which is the backends' business (converters/backends: `Target.rewrites`); the
+converters apply them and record which in the manifest.
 """
 
 from __future__ import annotations
@@ -170,23 +171,6 @@ def freeze_weight_derived(model: nn.Module) -> int:
     return count
 
 
-# The rewrites `mobilekit convert` applies per target, in order; `mobilekit check` applies the
-# same ones so that it reports what the converter will produce.
-TARGET_REWRITES = {
-    # XNNPACK never delegates native_layer_norm, and neither it nor ExecuTorch's portable
-    # kernels have conv3d (a 3-D model lowers but fails at run time, error 0x12).
-    "xnnpack": (freeze_weight_derived, decompose_layer_norms, rewrite_conv3d),
-    # litert-torch 0.10 crashes the whole process (a segfault in libLiteRTCompilerMLIR) on a
-    # plain conv3d (x3d_xs, measured); the conv2d-sum form converts and validates.
-    "tflite": (freeze_weight_derived, rewrite_conv3d),
-    # The Neural Engine runs no 3-D convolution (see converters/compat/coreml.py); the
-    # conv2d-sum form keeps it there. Core ML's GPU and CPU take conv3d natively.
-    "ane": (freeze_weight_derived, rewrite_conv3d),
-    **{name: (freeze_weight_derived,) for name in ("coreml-gpu", "coreml-cpu", "et-coreml", "ptl", "onnx")},
-}
-
-
-def apply_target_rewrites(model: nn.Module, target: str) -> list[str]:
-    """Apply (in place) the rewrites `target` needs; returns the names of those that changed
-    something, for the manifest / check report."""
-    return [fn.__name__ for fn in TARGET_REWRITES.get(target, ()) if fn(model)]
+# What a backend may name in a target's `rewrites` (converters/backends): name -> rewrite.
+MODULE_REWRITES = {fn.__name__: fn for fn in (freeze_weight_derived, decompose_layer_norms, rewrite_conv3d,
+                                              split_silu)}

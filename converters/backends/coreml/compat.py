@@ -42,7 +42,10 @@ RANK5_OFF_ANE = {"conv": "3-D convolution", "conv_transpose": "3-D transposed co
                  "avg_pool": "3-D pooling", "max_pool": "3-D pooling"}   # [H] "some 3D ops"
 FP16_RISK_OPS = {"reduce_sum_square", "reduce_l2_norm", "pow", "exp"}   # [C]
 FP16_LONG_REDUCTION = 4096   # [C]: a softmax / norm / sum over this many fp16 values may overflow
-PRECISION = {"ane": "fp16", "coreml-gpu": "fp16", "coreml-cpu": "fp32"}
+def _precision(target: str) -> str:
+    from converters.backends import get_target
+
+    return get_target(target).precision
 
 
 def _mil_ops(spec) -> list:
@@ -91,18 +94,18 @@ def _locate(mil_name: str, nodes: dict[str, torch.fx.Node]) -> torch.fx.Node | N
 
 
 def convert_for_check(model, example_input, target: str, path: Path):
-    """Convert with the converter's own code (converters/coreml.py) to `path`."""
-    from converters.coreml import convert
+    """Convert with the converter's own code (lower.py) to `path`."""
+    from converters.backends import get_target
+    from converters.backends.coreml.lower import lower
     from converters.job import ConversionJob, quiet
     from converters.source import INPUT_NAME
-    from converters.targets import get_target
 
     with torch.no_grad():
         n_out = len(model(example_input))
     job = ConversionJob(model=model, example_input=example_input, target=get_target(target), path=path,
                         input_name=INPUT_NAME, output_names=[f"output_{i}" for i in range(n_out)])
     with quiet():
-        convert(job)
+        lower(job)
 
 
 def check(model, example_input, targets: list[str], cache: dict | None = None) -> list[TargetReport]:
@@ -119,7 +122,7 @@ def check(model, example_input, targets: list[str], cache: dict | None = None) -
     nodes = _node_index(exported)
     with tempfile.TemporaryDirectory() as tmp:
         for target in targets:
-            precision = PRECISION[target]
+            precision = _precision(target)
             if precision not in cache:
                 path = Path(tmp) / f"{precision}.mlpackage"
                 try:
@@ -253,7 +256,10 @@ def _compute_plan_report(target: str, path: Path, ops, nodes) -> TargetReport:
     import coremltools as ct
     from coremltools.models.compute_plan import MLComputePlan
 
-    units = ct.ComputeUnit.CPU_AND_NE if target == "ane" else ct.ComputeUnit.CPU_AND_GPU
+    from converters.backends import get_target
+    from converters.backends.coreml.lower import compute_unit
+
+    units = compute_unit(ct, get_target(target).compute_units)
     want = "MLNeuralEngineComputeDevice" if target == "ane" else "MLGPUComputeDevice"
     compiled = ct.models.MLModel(str(path), compute_units=units).get_compiled_model_path()
     plan = MLComputePlan.load_from_path(path=compiled, compute_units=units)

@@ -7,7 +7,7 @@ import torch
 from converters.job import ConversionJob
 
 
-def convert(job: ConversionJob) -> dict:
+def lower(job: ConversionJob) -> dict:
     with torch.no_grad():
         program = torch.onnx.export(job.model, (job.example_input,), dynamo=True,
                                     input_names=[job.input_name], output_names=job.output_names,

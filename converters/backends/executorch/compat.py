@@ -10,8 +10,6 @@ not the goal: `profile=True` runs the .pte with ETDump and reports the Inspector
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import tempfile
 import warnings
 from pathlib import Path
@@ -23,6 +21,8 @@ from converters.compat.report import (CANNOT_CONVERT, FindingGroups, TargetRepor
 from converters.compat.rewrites import suggest_rewrite
 from converters.source import model_module_name
 from mobilekit.errors import MobilekitError
+
+TOOL = "ExecuTorch XnnpackPartitioner"
 
 # Why an op stays on portable kernels, measured with executorch 1.5.1 and the
 # partitioner's configs (executorch/backends/xnnpack/partition/config/*.py). The partitioner's own
@@ -70,36 +70,6 @@ def why_not(op: str, partitioner_reasons: list[str]) -> str:
     return text
 
 
-class _WhyCollector(logging.Handler):
-    """Collects the partitioner's `WhyNoPartition` records: node name -> reason."""
-
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.reasons: dict[str, str] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        msg = record.msg
-        node = getattr(msg, "node", None)
-        if node is not None and getattr(msg, "reason", ""):
-            self.reasons.setdefault(node.name, str(msg.reason))
-
-
-@contextlib.contextmanager
-def _collect_why():
-    logger = logging.getLogger("executorch.backends.xnnpack")
-    handler = _WhyCollector()
-    old_level, old_propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False  # keep the debug flood out of the user's logs
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
-
-
 def _delegated_nodes(graph_module) -> list[torch.fx.Node]:
     """The compute nodes inside every lowered (delegated) submodule."""
     nodes = []
@@ -111,17 +81,13 @@ def _delegated_nodes(graph_module) -> list[torch.fx.Node]:
 
 
 def lower(model: torch.nn.Module, example_input: torch.Tensor, etrecord: bool = False):
-    """torch.export + to_edge_transform_and_lower(XnnpackPartitioner), as the converter does.
+    """The converter's own lowering (lower.py) with the XNNPACK partitioner.
     Returns (edge program manager, partitioner reasons by node name)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
 
-    with torch.no_grad():
-        exported = torch.export.export(model, (example_input,))
-    with _collect_why() as why:
-        edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()],
-                                           generate_etrecord=etrecord)
-    return edge, why.reasons
+    from converters.backends.executorch.lower import lower_program
+
+    return lower_program(model, example_input, XnnpackPartitioner(), etrecord=etrecord)
 
 
 def check(model: torch.nn.Module, example_input: torch.Tensor, profile: bool = False,
@@ -181,7 +147,7 @@ def run_once(buffer: bytes, example_input: torch.Tensor) -> tuple[str | None, st
     from executorch.runtime import Runtime
 
     from converters.job import quiet
-    from converters.runtimes import OPERATOR_MISSING, executorch_error_code, missing_operators
+    from converters.backends.executorch.runtime import OPERATOR_MISSING, executorch_error_code, missing_operators
 
     with quiet() as log:
         try:
@@ -230,7 +196,7 @@ def profile_pte(pte: Path, example_input: torch.Tensor, runs: int = 10, etrecord
     with tempfile.TemporaryDirectory() as tmp:
         etdump, example = Path(tmp) / "etdump.etdp", Path(tmp) / "input.pt"
         torch.save(example_input.detach().contiguous(), example)
-        child = Path(__file__).with_name("xnnpack_etdump.py")
+        child = Path(__file__).with_name("etdump.py")
         # -P: the script's folder (onnx.py, coreml.py, ...) must not shadow the real packages
         proc = subprocess.run([sys.executable, "-P", str(child), str(pte), str(example), str(etdump), str(runs),
                                str(debug_buffer_size)], capture_output=True, text=True)
@@ -262,7 +228,7 @@ def profile_failure(pte: Path, returncode: int, log: str) -> MobilekitError:
     import re
     import signal
 
-    from converters.runtimes import OPERATOR_MISSING, executorch_error_code, missing_operators, \
+    from converters.backends.executorch.runtime import OPERATOR_MISSING, executorch_error_code, missing_operators, \
         operator_missing_error
 
     lines = [line.strip() for line in log.splitlines() if line.strip()]

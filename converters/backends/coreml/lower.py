@@ -16,12 +16,13 @@ from converters.job import ConversionJob
 from mobilekit.errors import MobilekitError
 
 
-def _compute_units(ct, name: str):
+def compute_unit(ct, name: str):
+    """coremltools' ComputeUnit for a manifest's compute_units name (the one map of them)."""
     return {"cpuAndNeuralEngine": ct.ComputeUnit.CPU_AND_NE, "cpuAndGPU": ct.ComputeUnit.CPU_AND_GPU,
-            "cpuOnly": ct.ComputeUnit.CPU_ONLY}[name]
+            "cpuOnly": ct.ComputeUnit.CPU_ONLY, "all": ct.ComputeUnit.ALL}[name]
 
 
-def convert(job: ConversionJob) -> dict:
+def lower(job: ConversionJob) -> dict:
     import coremltools as ct
 
     with torch.no_grad():
@@ -34,7 +35,7 @@ def convert(job: ConversionJob) -> dict:
         convert_to="mlprogram",
         minimum_deployment_target=ct.target.iOS17,
         compute_precision=precision,
-        compute_units=_compute_units(ct, job.target.compute_units),
+        compute_units=compute_unit(ct, job.target.compute_units),
     )
     mlmodel.short_description = f"mobilekit {job.target.name}"
     if job.path.exists():

@@ -1,8 +1,8 @@
 """ExecuTorch XNNPACK: `int8` (static, per-channel weights, calibrated per-tensor activations)
 and `int8-dynamic` (int8 weights, run-time activation ranges, Linear layers only).
 
-PT2E with ExecuTorch's XNNPACKQuantizer, then the same lowering as the fp32 converter:
-torch.export -> to_edge_transform_and_lower(XnnpackPartitioner) -> .pte. Dynamic quantization
+PT2E with ExecuTorch's XNNPACKQuantizer, then the same lowering as the fp32 converter (lower.py), with a partitioner that also takes int8
+sigmoids, pads and copies. Dynamic quantization
 is scoped to nn.Linear because on the whole model ExecuTorch 1.5.1 fails on the 5-D video
 input (ChannelsLastTaggedReshapePass: required rank 4).
 
@@ -126,9 +126,7 @@ def partitioner():
 
 
 def quantize(job: QuantJob) -> QuantResult:
-    from executorch.exir import to_edge_transform_and_lower
-
-    from converters.executorch import delegation_summary
+    from converters.backends.executorch.lower import lower_program, write_program
 
     notes = []
     if job.scheme.name == "int8":
@@ -138,12 +136,6 @@ def quantize(job: QuantJob) -> QuantResult:
     if job.scheme.name == "int8-dynamic":
         notes.append("dynamic int8 on Linear layers only; convolutions stay fp32 (whole-model dynamic "
                      "quantization fails on the 5-D input in ExecuTorch 1.5.1)")
-    with torch.no_grad():
-        exported = torch.export.export(quantized, (job.example_input,))
-    edge = to_edge_transform_and_lower(exported, partitioner=[partitioner()])
-    delegation = delegation_summary(edge.exported_program().graph_module)
-    if delegation["non_delegated_ops"]:
-        notes.append("left to portable kernels: " + ", ".join(
-            f"{op} x{n}" for op, n in delegation["non_delegated_ops"].items()))
-    job.path.write_bytes(edge.to_executorch().buffer)
-    return QuantResult(notes=notes, delegation=delegation, float_layers=kept)
+    edge, _ = lower_program(quantized, job.example_input, partitioner())
+    extras = write_program(edge, job.path)
+    return QuantResult(notes=notes + extras["notes"], delegation=extras["delegation"], float_layers=kept)

@@ -22,7 +22,7 @@ def xnnpack_available() -> bool:
     return bool(torch.backends.xnnpack.enabled)
 
 
-def convert(job: ConversionJob) -> dict:
+def lower(job: ConversionJob) -> dict:
     notes = []
     with torch.no_grad():
         torch.export.export(job.model, (job.example_input,), strict=False)  # the gate; raises

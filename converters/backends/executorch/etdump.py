@@ -2,7 +2,7 @@
 write the ETDump file. Run as a script, not imported, so that a runtime that aborts (a native
 assert ends the process with SIGABRT, no Python exception) takes only this process down:
 
-    python xnnpack_etdump.py MODEL.pte INPUT.pt ETDUMP_OUT RUNS DEBUG_BUFFER_BYTES
+    python etdump.py MODEL.pte INPUT.pt ETDUMP_OUT RUNS DEBUG_BUFFER_BYTES
 
 Imports only torch and the ExecuTorch runtime (not the mobilekit packages) to start fast.
 """

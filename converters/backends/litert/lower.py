@@ -7,7 +7,7 @@ import torch
 from converters.job import ConversionJob
 
 
-def convert(job: ConversionJob) -> dict:
+def lower(job: ConversionJob) -> dict:
     import litert_torch
 
     with torch.no_grad():
