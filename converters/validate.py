@@ -117,7 +117,7 @@ def eager_noise(model: torch.nn.Module, clips: list[np.ndarray],
 
 
 def median_latency_ms(runtime: HostRuntime, clip: np.ndarray, runs: int, warmup: int = 2) -> float | None:
-    from mobilekit.bench.stats import timed_runs
+    from mobilekit.timing import timed_runs
 
     if runs <= 0:
         return None

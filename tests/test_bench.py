@@ -15,7 +15,7 @@ from torch import nn
 from conftest import TINY, mobilekit_cli
 from mobilekit.bench.desktop import add_relative, make_config, parse_modes, parse_sizes, run_benchmark
 from mobilekit.bench.paper_reference import reproduction_check
-from mobilekit.bench.stats import percentile, summarize, trimmed_mean
+from mobilekit.timing import percentile, summarize, trimmed_mean
 from mobilekit.errors import MobilekitError, UnknownModelError
 from mobilekit.models import registry
 

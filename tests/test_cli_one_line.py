@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import mobilekit_cli
 
+from converters.backends import quantizable_target_names
 from mobilekit.cli import cli
 
 BOOM = '''\
@@ -209,8 +210,11 @@ def test_an_input_too_large_to_build_is_refused_before_allocating(work, command,
     (["conver"], "error: No such command 'conver'. Did you mean 'convert'? See `mobilekit --help`"),
     (["convert", "--frames", "x"], "error: Invalid value for '--frames': 'x' is not a valid integer range; "
                                    "see `mobilekit convert --help`"),
-    (["quantize", "--model", "vlf_b0"], "error: Missing option '--target' / '-t'; see `mobilekit quantize --help`"),
+    (["quantize", "--model", "vlf_b0"], "error: Missing option '--target' / '-t'. Choose from: "
+                                        f"{', '.join(quantizable_target_names())}; see `mobilekit quantize --help`"),
     (["android", "run"], "error: Missing argument 'ARTIFACT_DIR'; see `mobilekit android run --help`"),
+    (["train", "--dataset", "ssv3"], "error: Invalid value for '--dataset': 'ssv3' is not one of 'ssv2', 'epic100', "
+                                     "'kinetics', 'folder', 'synthetic'; see `mobilekit train --help`"),
 ])
 def test_usage_errors_are_one_line_too(args, says):
     assert one_error_line(invoke(*args)) == says

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import TINY
-from mobilekit.data import DATASETS, SyntheticVideoDataset, build_dataset
+from mobilekit.data import SyntheticVideoDataset, build_dataset
 from mobilekit.data.sampling import tsn_indices
 from mobilekit.data.transforms import AugmentConfig, ClipTransform
 
@@ -115,9 +115,3 @@ def test_augmentations_are_the_same_for_every_frame_of_a_clip():
     assert not torch.equal(a, b)
     evaluation = ClipTransform(64, train=False)
     assert torch.equal(evaluation(clip), evaluation(clip))
-
-
-def test_cli_dataset_choices_match_the_library():
-    from mobilekit.commands.train import DATASETS as CLI_DATASETS
-
-    assert tuple(CLI_DATASETS) == tuple(DATASETS)

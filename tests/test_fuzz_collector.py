@@ -135,7 +135,7 @@ def test_stats_computed_from_real_latencies_are_always_accepted(latencies):
     """The stricter ordering rules must not refuse honest devices: the host computes stats as
     the apps do (numpy/scipy definitions), and float rounding (the mean of equal values one
     ulp above their max) is not an inconsistency."""
-    from mobilekit.bench.stats import summarize
+    from mobilekit.timing import summarize
 
     Stats.model_validate(summarize(latencies))
 

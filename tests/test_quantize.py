@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from converters import load_runtime
-from converters.quantize import SCHEMES, quantize, schemes_for
+from converters.quantize import quantize, schemes_for
 from converters.quantize.calibration import load_clips
 from converters.quantize.report import agreement, top1_accuracy
 from mobilekit.collector.wire import ArtifactManifest
@@ -337,10 +337,3 @@ def test_cli_quantize_and_convert_quantize(tmp_path):
     assert res.exit_code == 2
     assert res.stderr.strip().splitlines()[-1] == ("error: --float-layers is not supported for onnx int8; drop "
                                                    "--float-layers, or quantize for xnnpack or tflite")
-
-
-def test_help_lists_the_library_schemes():
-    from mobilekit.commands.quantize import SCHEMES_HELP
-
-    listed = {t.strip(): list(s) for ts, s in SCHEMES_HELP.items() for t in ts.split(",")}
-    assert listed == {t: [s.name for s in schemes] for t, schemes in SCHEMES.items()}

@@ -170,14 +170,3 @@ def test_warmup_ramps_the_learning_rate_linearly(tmp_path):
     summary = fit(cfg)
     assert summary["steps"] == 2
     assert summary["history"][0]["lr"] == pytest.approx(1e-3 * 2 / 4)
-
-
-@pytest.mark.parametrize("script,args,problem", [
-    ("mobilekit.train.synthetic_benchmark", ["--models", "vlf_bo"], "unknown model 'vlf_bo'"),
-    ("converters.quantize.benchmark", ["--checkpoint", "missing.pt"], "checkpoint missing.pt does not exist"),
-])
-def test_benchmark_scripts_report_bad_input_in_one_line(tmp_path, script, args, problem):
-    done = subprocess.run([sys.executable, "-m", script, *args], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith(f"error: {problem}")

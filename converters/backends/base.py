@@ -8,7 +8,6 @@ Declarations are plain data, so importing the registry (`converters.backends`) i
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +121,8 @@ class Backend:
 
     def tool_versions(self, target: Target, extra: tuple[str, ...] = ()) -> dict[str, str]:
         """Versions of python, torch, mobilekit, this backend's tools and `extra` distributions."""
+        import importlib.metadata
+
         names = ["torch", "mobilekit", *self.tools, *self.delegate_tools(target), *extra]
         versions = {"python": platform.python_version()}
         for name in dict.fromkeys(names):

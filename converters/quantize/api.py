@@ -137,9 +137,7 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     sch: Scheme = get_scheme(tgt, scheme)
     if float_layers and not sch.float_layers:
         raise MobilekitError(f"--float-layers is not supported for {tgt.name} {sch.name}",
-                             "drop --float-layers, or quantize with a PT2E scheme (" + ", ".join(
-                                 f"{t} {s.name}" for t in _targets_with_float_layers() for s in get_target(t).schemes
-                                 if s.float_layers) + ")")
+                             f"drop --float-layers, or quantize for {' or '.join(_targets_with_float_layers())}")
     backend = backend_of(tgt)
     backend.before_quantize(tgt, sch)  # before any conversion work (Core ML W8A8 needs macOS)
     # Cheap arguments before any work (load_clips checks them again, after the model is built).

@@ -29,7 +29,7 @@ from multiprocessing import get_context
 from typing import Callable, Iterator
 
 from mobilekit.bench.memory import PeakMemory
-from mobilekit.bench.stats import summarize
+from mobilekit.timing import summarize
 from mobilekit.errors import MobilekitError
 
 RESULT_SCHEMA = "mobilekit.bench/1"

@@ -6,8 +6,20 @@ import json
 
 import click
 
-from mobilekit.commands.options import POSITIVE, InputShape, checkpoint_weights_option, writable_file
+from converters.backends import TARGETS, checked_target_names
+from mobilekit.commands.options import (ModelSource, TargetName, model_source_options, target_help,
+                                        writable_file)
 from mobilekit.errors import MobilekitError
+
+
+def _rewrites_text() -> str:
+    """The module rewrites and graph passes of each checked target, from the registry; targets
+    with the same ones share an entry."""
+    groups: dict[tuple, list[str]] = {}
+    for name in checked_target_names():
+        t = TARGETS[name]
+        groups.setdefault((*t.rewrites, *t.graph_passes), []).append(name)
+    return "; ".join(f"{', '.join(names)}: {', '.join(passes)}" for passes, names in groups.items() if passes)
 
 
 def _pct(share) -> str:
@@ -54,22 +66,15 @@ def _modules(paths: list[str], limit: int = 3) -> str:
 
 
 @click.command("check")
-@click.option("--model", "model_name", metavar="NAME", help="A zoo model, or `all` for the support matrix.")
-@click.option("--module", "module_spec", metavar="FILE.py:CLASS", help="Any nn.Module class (needs --input-shape).")
-@click.option("--checkpoint", type=click.Path(), help="A mobilekit.train checkpoint.")
-@click.option("--input-shape", type=InputShape(), help="Input shape for --module, e.g. 1,8,3,112,112.")
+@model_source_options(model_help="A zoo model, or `all` for the support matrix.")
 @click.option("--target", "-t", "targets", multiple=True, default=("all",), show_default=True, metavar="TARGET",
-              help="xnnpack, ane, coreml-gpu, coreml-cpu, tflite, ptl, onnx, or all. Repeat for several.")
-@click.option("--frames", type=POSITIVE, help="Frames per clip T (zoo default otherwise).")
-@click.option("--size", type=POSITIVE, help="Frame height = width S (zoo default otherwise).")
-@click.option("--classes", type=POSITIVE, help="Number of classes (zoo default otherwise).")
+              type=TargetName(checked_target_names()),
+              help=f"{target_help(checked_target_names())}. Repeat for several.")
 @click.option("--fix", is_flag=True, help="Apply the compat rewrites first (Conv3d -> conv2d over shifted "
                                           "frames, TSM shift with cat/pad; xnnpack: the graph rewrites of "
                                           "5-D means, AvgPool3d and softmax) and check the result.")
 @click.option("--as-written", is_flag=True, help="Skip the rewrites `mobilekit convert` applies per target "
-                                                 "(xnnpack: LayerNorm decomposition, conv3d -> conv2d, "
-                                                 "graph rewrites of means, AvgPool3d, softmax; "
-                                                 "tflite: conv3d -> conv2d) and check the model as written.")
+                                                 f"({_rewrites_text()}) and check the model as written.")
 @click.option("--profile", is_flag=True, help="xnnpack: run the .pte on this host with ETDump and print the "
                                               "Inspector's per-op p50, delegated or portable.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any target is not fully accelerated.")
@@ -77,9 +82,7 @@ def _modules(paths: list[str], limit: int = 3) -> str:
 @click.option("--markdown", is_flag=True, help="With --model all: the support matrix as markdown.")
 @click.option("--out", type=click.Path(), callback=writable_file,
               help="With --model all: also write the matrix (markdown) here.")
-@checkpoint_weights_option
-def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames, size, classes, fix, as_written,
-              profile, strict, as_json, markdown, out, checkpoint_weights=None):
+def check_cmd(source: ModelSource, targets, fix, as_written, profile, strict, as_json, markdown, out):
     """Which ops of a model each target runs accelerated, which fall back, which cannot convert.
 
     \b
@@ -99,30 +102,22 @@ def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames,
     from converters.source import check_model_args
 
     names = resolve_targets(list(targets))
-    check_model_args(classes, frames, size)  # before any model is built (the matrix builds them all)
-    shape = input_shape
-    if shape and not module_spec:
-        raise MobilekitError("--input-shape goes with --module", "use --frames/--size for zoo models")
+    check_model_args(source.classes, source.frames, source.size)  # before any model is built (the matrix builds all)
     if profile and "xnnpack" not in names:  # only ExecuTorch programs are profiled (ETDump)
         raise MobilekitError("--profile times the xnnpack program per op", "add --target xnnpack")
-    if out and model_name != "all":
+    if out and source.model != "all":
         raise MobilekitError("--out writes the support matrix", "use it with --model all, or --json for one model")
-    if model_name == "all":
-        if checkpoint_weights is not None:
+    if source.model == "all":
+        if source.checkpoint_weights is not None:
             raise MobilekitError("--checkpoint-weights fits one model, not the whole zoo",
                                  "give --model NAME with it")
-        return _matrix(names, frames, size, classes, fix, markdown, as_json, out, strict)
+        return _matrix(names, source.frames, source.size, source.classes, fix, markdown, as_json, out, strict)
     from tqdm import tqdm
 
     from converters.compat import check
 
-    what = model_name
-    if checkpoint_weights is not None:  # the official weights loaded into the zoo model, once
-        from converters.source import resolve_model
-
-        what = resolve_model(model_name, checkpoint=checkpoint, module=module_spec, input_shape=shape,
-                             num_classes=classes, num_frames=frames, image_size=size,
-                             checkpoint_weights=checkpoint_weights)
+    # the official weights loaded into the zoo model, once
+    what = source.model if source.checkpoint_weights is None else source.resolve()
     with tqdm(total=len(names), desc="check", unit="target", file=click.get_text_stream("stderr"),
               dynamic_ncols=True, leave=False) as bar:
         def started(name):
@@ -130,9 +125,8 @@ def check_cmd(model_name, module_spec, checkpoint, input_shape, targets, frames,
                 bar.update(1)
             bar.set_postfix_str(name)
 
-        result = check(what, names, fix=fix, profile=profile, module=module_spec, checkpoint=checkpoint,
-                       input_shape=shape, num_classes=classes, num_frames=frames, image_size=size,
-                       on_target=started, as_written=as_written)
+        result = check(what, names, fix=fix, profile=profile, **source.library_kwargs(), on_target=started,
+                       as_written=as_written)
         bar.update(1)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))

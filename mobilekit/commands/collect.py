@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from converters.backends import runtime_names, target_names
 from mobilekit.errors import MobilekitError
 
 # = storage.DEFAULT_DB_URL, repeated so that `mobilekit --help` does not import SQLAlchemy.
@@ -102,9 +103,9 @@ def _check_port_free(host: str, port: int) -> None:
 @click.option("--relative-to", help="Reference model (e.g. vlf_b0); default: the fastest model "
                                     "on each device and compute unit is 1.0, as in the paper.")
 @click.option("--model", help="Only this model.")
-@click.option("--target", help="Only this target (ane, xnnpack, tflite, ...).")
+@click.option("--target", help=f"Only this target ({', '.join(target_names())}).")
 @click.option("--device", help="Only this device (model name, identifier or make).")
-@click.option("--runtime", help="Only this runtime (coreml, executorch, litert, ...).")
+@click.option("--runtime", help=f"Only this runtime ({', '.join(runtime_names())}).")
 @click.option("--token", envvar="MOBILEKIT_TOKEN", default=None, help="Token for --server; optional, GETs are open [env MOBILEKIT_TOKEN].")
 def report_cmd(server, db_url, fmt, plot, relative_to, model, target, device, runtime, token):
     """Latency per model, device and compute unit, relative to a reference model (the kind

@@ -6,12 +6,14 @@ import json
 
 import click
 
-from mobilekit.commands.options import (NON_NEGATIVE, POSITIVE, THREADS, Classes, InputShape,
-                                        checkpoint_weights_option, writable_folder)
+from converters.backends import TARGETS, target_names
+from mobilekit.commands.options import (NON_NEGATIVE, POSITIVE, THREADS, ModelSource, TargetName,
+                                        model_source_options, target_help, writable_folder)
 from mobilekit.errors import MobilekitError
 
-_TARGET_HELP = ("ane, coreml-gpu, coreml-cpu (Core ML), xnnpack, et-coreml (ExecuTorch), ptl "
-                "(PyTorch Lite), tflite (LiteRT), onnx, or all")
+
+def _scheme_names() -> list[str]:
+    return list(dict.fromkeys(s.name for t in TARGETS.values() for s in t.schemes))
 
 
 def _mb(n: int) -> str:
@@ -48,32 +50,26 @@ def _echo_artifact(art) -> None:
 
 
 @click.command("convert")
-@click.option("--model", "model_name", metavar="NAME", help="A zoo model (`mobilekit models`).")
-@click.option("--checkpoint", type=click.Path(), help="A mobilekit.train checkpoint; carries model and config.")
-@click.option("--module", "module_spec", metavar="FILE.py:CLASS",
-              help="Any nn.Module class, built without arguments (needs --input-shape).")
-@click.option("--input-shape", type=InputShape(), help="Input shape for --module, e.g. 1,8,3,112,112.")
+@model_source_options()
 @click.option("--target", "-t", "targets", multiple=True, default=("xnnpack",), show_default=True,
-              metavar="TARGET", help=f"{_TARGET_HELP}. Repeat for several.")
-@click.option("--frames", type=POSITIVE, help="Frames per clip T (zoo default otherwise).")
-@click.option("--size", type=POSITIVE, help="Frame height = width S (zoo default otherwise).")
-@click.option("--classes", type=Classes(), help="Number of classes, or named heads like verb=97,noun=300.")
+              metavar="TARGET", type=TargetName(target_names()),
+              help=f"{target_help(target_names())}. Repeat for several.")
 @click.option("--out", type=click.Path(), callback=writable_folder,
-              help="Output folder (one target), or the parent folder of "
-                                                "<model>-<target>/ folders (several). [default: artifacts/]")
+              help="Output folder (one target), or the parent folder of <model>-<target>/ folders "
+                   "(several). [default: artifacts/]")
 @click.option("--no-validate", is_flag=True, help="Skip the numeric check against eager PyTorch.")
-@click.option("--samples", type=POSITIVE, default=3, show_default=True, help="Standard-normal clips compared in validation (four seeded probes are added: "
-              "all positive, all negative, x0.01, x100).")
+@click.option("--samples", type=POSITIVE, default=3, show_default=True,
+              help="Standard-normal clips compared in validation (four seeded probes are added: "
+                   "all positive, all negative, x0.01, x100).")
 @click.option("--latency-runs", type=NON_NEGATIVE, default=20, show_default=True,
               help="Timed host runs for the median latency (0: none).")
 @click.option("--threads", type=THREADS, help="Host runtime threads during validation (runtime default otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest(s) as JSON.")
 @click.option("--quantize", "quantize_scheme", metavar="SCHEME",
-              help="Quantize with SCHEME (e.g. int8, int8-dynamic, w8, palettize4), calibrated on the "
-                   "synthetic dataset: `mobilekit quantize` with its defaults (see its --help).")
-@checkpoint_weights_option
-def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frames, size, classes, out,
-                no_validate, samples, latency_runs, threads, as_json, quantize_scheme=None, checkpoint_weights=None):
+              help=f"Quantize with SCHEME ({', '.join(_scheme_names())}), calibrated on the synthetic dataset: "
+                   "`mobilekit quantize` with its defaults (see its --help for the schemes of each target).")
+def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency_runs, threads, as_json,
+                quantize_scheme=None):
     """Convert a model to device formats, validate it on the host, write manifest.json.
 
     \b
@@ -92,26 +88,19 @@ def convert_cmd(model_name, checkpoint, module_spec, input_shape, targets, frame
     """
     from pathlib import Path
 
-    from converters import convert, convert_targets, get_target, target_names
+    from converters import convert, convert_targets
 
-    shape = input_shape
-    if shape and not module_spec:
-        raise MobilekitError("--input-shape goes with --module", "use --frames/--size for zoo models")
     names = list(targets)
     if "all" in names:
         names = target_names()
-    names = list(dict.fromkeys(get_target(n).name for n in names))
-    what = dict(checkpoint=checkpoint, module=module_spec, input_shape=shape,
-                num_classes=classes, num_frames=frames, image_size=size, checkpoint_weights=checkpoint_weights)
+    names = list(dict.fromkeys(names))
     opts = dict(validate=not no_validate, samples=samples, latency_runs=latency_runs, threads=threads)
     if quantize_scheme:  # the quantization pass instead of a plain conversion
-        from mobilekit.commands.quantize import quantize_targets
+        from mobilekit.commands.quantized import quantize_targets
 
-        return quantize_targets(model_name, names, out, quantize_scheme, what, latency_runs, threads, as_json)
+        return quantize_targets(source, names, out, quantize_scheme, latency_runs, threads, as_json)
 
-    from converters import resolve_model
-
-    src = resolve_model(model_name, **what)  # bad input fails here, before any work (built once)
+    src = source.resolve()  # bad input fails here, before any work (built once)
     if len(names) == 1:
         click.echo(f"converting {src.name} {'x'.join(map(str, src.input_shape))} to {names[0]} ...", err=True)
         art = convert(src, names[0], out, on_stage=lambda st: click.echo(f"  {st} ...", err=True), **opts)

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import click
 
-# Kept literal so `mobilekit --help` does not import torch; tests check it equals mobilekit.data.DATASETS.
-DATASETS = ("ssv2", "epic100", "kinetics", "folder", "synthetic")
+
+def _dataset_name(_ctx, _param, value: str) -> str:
+    """A dataset mobilekit.data builds, checked while the command line is parsed (not at --help,
+    which must not import torch)."""
+    from mobilekit.data import DATASETS
+
+    if value not in DATASETS:
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(map(repr, DATASETS))}")
+    return value
 
 
 def _fmt(v) -> str:
@@ -59,7 +66,7 @@ class _TqdmBar:
 
 @click.command("train", context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("--model", default="vlf_b0", help="Zoo model (see `mobilekit models`).")
-@click.option("--dataset", type=click.Choice(DATASETS), default="synthetic",
+@click.option("--dataset", metavar="NAME", default="synthetic", callback=_dataset_name,
               help="Dataset layout: ssv2 (*.webm + labels/*.json), epic100 (EPIC_100_*.csv + rgb_frames), "
                    "kinetics (annotations/*.csv + videos), folder (a folder per class), synthetic (generated).")
 @click.option("--data-root", type=click.Path(file_okay=False), help="The dataset's folder (not for synthetic).")

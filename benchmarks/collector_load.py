@@ -1,4 +1,4 @@
-"""Load benchmark of the collector: `python -m mobilekit.collector.loadtest`.
+"""Load benchmark of the collector: `python benchmarks/collector_load.py`.
 
 Starts the real server (`mobilekit collect`, a child process on a free loopback port, on a
 fresh SQLite file unless --db is given), then C concurrent clients post N distinct valid
@@ -115,7 +115,7 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mobilekit.collector.loadtest", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python benchmarks/collector_load.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reports", type=int, default=20000, help="distinct reports to post (default 20000)")
     ap.add_argument("--concurrency", type=int, default=32, help="concurrent clients (default 32)")

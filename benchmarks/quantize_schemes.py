@@ -1,9 +1,9 @@
 """What each quantization scheme buys and costs on one model, per target.
 
-    python -m converters.quantize.benchmark                          # untrained vlf_b0, 8x112x112
-    python -m converters.quantize.benchmark --checkpoint runs/synthetic/best.pt --threads 1
-    python -m converters.quantize.benchmark --targets xnnpack --frames 16 --size 224
-    python -m converters.quantize.benchmark --targets xnnpack --float-layers 'backbone.blocks.[245].*.conv_dw'
+    python benchmarks/quantize_schemes.py                          # untrained vlf_b0, 8x112x112
+    python benchmarks/quantize_schemes.py --checkpoint runs/synthetic/best.pt --threads 1
+    python benchmarks/quantize_schemes.py --targets xnnpack --frames 16 --size 224
+    python benchmarks/quantize_schemes.py --targets xnnpack --float-layers 'backbone.blocks.[245].*.conv_dw'
 
 Converts the fp32 artifact once per target, quantizes it with every scheme the target has,
 and prints one row per scheme: size ratio, host latency fp32 -> quantized (median, same
@@ -71,9 +71,8 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
 
     from converters import convert, resolve_model
     from converters.quantize import get_scheme, quantize, schemes_for
-    from converters.quantize.api import FLOAT_LAYERS_MODULES
     from converters.validate import settle_batchnorm
-    from mobilekit.commands.quantize import split_names
+    from mobilekit.commands.options import split_names
     from mobilekit.errors import MobilekitError
     from mobilekit.table import format_table
 
@@ -105,8 +104,7 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
                 art = quantize(src, target, scheme, root / f"{src.name}-{target}-{scheme}", calibration=calibration,
                                samples=samples, eval_samples=eval_samples, latency_runs=latency_runs,
                                threads=threads, baseline=base,
-                               float_layers=kept_fp32 if get_scheme(target, scheme).module in FLOAT_LAYERS_MODULES
-                               else None)
+                               float_layers=kept_fp32 if get_scheme(target, scheme).float_layers else None)
             except MobilekitError as e:
                 click.echo(f"{target} {scheme}: {e}", err=True)
                 rows.append([target, scheme, *(["-"] * (len(HEADERS) - 2))])
@@ -120,7 +118,8 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
     xnn = next((r for r in records if r["target"] == "xnnpack" and r["scheme"] == "int8" and "error" not in r), None)
     if xnn is not None and xnn.get("latency_ratio") is not None:
         ok = xnn["latency_ratio"] <= 0.5 and xnn["top1_agreement"] >= 0.98
-        kept = f" with {len(xnn['float_layers'])} layer(s) kept fp32 (--float-layers)" if xnn.get("float_layers") else ""
+        kept = (f" with {len(xnn['float_layers'])} layer(s) kept fp32 (--float-layers)"
+                if xnn.get("float_layers") else "")
         click.echo(f"target xnnpack int8 <= 0.5x fp32 latency and >= 98% top-1 agreement: "
                    f"{xnn['latency_ratio']:.2f}x, {100 * xnn['top1_agreement']:.1f}%{kept} -> "
                    f"{'met' if ok else 'NOT met'}")
@@ -132,4 +131,4 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
 if __name__ == "__main__":
     from mobilekit.errors import run_script
 
-    run_script(main, "python -m converters.quantize.benchmark")
+    run_script(main, "python benchmarks/quantize_schemes.py")

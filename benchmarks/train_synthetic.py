@@ -6,8 +6,8 @@ label is the order of the frames (moving right vs moving left: each clip of one 
 clip of the other played backwards). VLF should approach 100% validation accuracy; TSN
 cannot beat chance, since averaging over frames forgets their order.
 
-    python -m mobilekit.train.synthetic_benchmark               # 8 frames, 64x64, 15 min per model
-    python -m mobilekit.train.synthetic_benchmark --minutes 5 --models vlf_b0
+    python benchmarks/train_synthetic.py               # 8 frames, 64x64, 15 min per model
+    python benchmarks/train_synthetic.py --minutes 5 --models vlf_b0
 
 Prints the per-epoch accuracy curve and the training / evaluation throughput (clips/s) of
 each model, and a summary table; runs go to runs/synthetic_benchmark/<model>/.
@@ -104,4 +104,4 @@ def main(models, frames, size, num_classes, train_samples, val_samples, epochs, 
 if __name__ == "__main__":
     from mobilekit.errors import run_script
 
-    run_script(main, "python -m mobilekit.train.synthetic_benchmark")
+    run_script(main, "python benchmarks/train_synthetic.py")

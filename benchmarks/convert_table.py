@@ -1,8 +1,8 @@
 """Conversion benchmark: zoo models x every target at the papers' input (16x224x224).
 
-    python -m mobilekit.bench.convert_table [--models vlf_b0,vtn_eff,tsn_b0] [--targets all]
+    python benchmarks/convert_table.py [--models vlf_b0,vtn_eff,tsn_b0] [--targets all]
                                             [--threads 1] [--markdown] [--out DIR]
-    python -m mobilekit.bench.convert_table --from-artifacts DIR   # re-tabulate kept artifacts
+    python benchmarks/convert_table.py --from-artifacts DIR   # re-tabulate kept artifacts
 
 For each pair: seconds the conversion itself took (wall, and CPU of all threads, which is
 what to quote on a busy machine; validation excluded), artifact MB, max
@@ -64,7 +64,7 @@ def rows_from_folder(root: Path) -> list[list]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mobilekit.bench.convert_table", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python benchmarks/convert_table.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated zoo models")
     parser.add_argument("--targets", default="all", help="comma-separated targets, or all")
