@@ -70,7 +70,7 @@ def test_cli_extras_match_what_benchmark_activity_reads():
     cli = (REPO / "mobilekit/commands/android.py").read_text()
     sent_strings = set(re.findall(r'"--es", "(\w+)"', cli))
     sent_ints = set(re.findall(r'"--ei", "(\w+)"', cli))
-    assert sent_strings == {"artifact_dir", "result_file", "server", "token"}
+    assert sent_strings == {"artifact_dir", "result_file", "server", "token", "compute_unit"}
     assert sent_ints == {"warmup", "iterations", "threads"}
     assert sent_strings <= strings and sent_ints <= ints
     # the files the CLI polls are the ones the app writes

@@ -69,7 +69,8 @@ if args[0] == "shell":
             manifest = json.loads((art / "manifest.json").read_text())
             report = json.loads(Path(os.environ["GOLDEN_REPORT"]).read_text())
             report["artifact"].update(model=manifest["model"], target=manifest["target"], sha256=manifest["sha256"])
-            report["config"].update(warmup=int(extras["warmup"]), iterations=int(extras["iterations"]))
+            report["config"].update(warmup=int(extras["warmup"]), iterations=int(extras["iterations"]),
+                                    compute_units=extras.get("compute_unit", manifest["compute_units"]))
             (results / name).write_text(json.dumps(report))
             delivery = {"report_id": report["report_id"], "sent": 1 if "server" in extras else 0,
                         "duplicates": 0, "queued": 0 if "server" in extras else 1, "rejected": 0,
@@ -80,14 +81,19 @@ print("fake adb: unsupported " + " ".join(args), file=sys.stderr); sys.exit(1)
 '''
 
 
-def _artifact(folder: Path) -> Path:
+def _artifact(folder: Path, **fields) -> Path:
+    """An xnnpack artifact folder (the golden manifest), or another target's with `fields`."""
     folder.mkdir(parents=True)
     data = os.urandom(4096)
-    (folder / "model.pte").write_bytes(data)
     manifest = json.loads((SCHEMA_DIR / "golden" / "manifest_xnnpack.json").read_text())
-    manifest.update(model="tiny_android", size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    manifest.update(model="tiny_android", size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                    **fields)
+    (folder / manifest["file"]).write_bytes(data)
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
+
+
+TFLITE = dict(target="tflite", runtime="litert", delegate=None, file="model.tflite")
 
 
 def _device(tmp_path: Path) -> dict:
@@ -183,3 +189,57 @@ def test_an_app_that_dies_without_a_result_is_noticed(tmp_path):
     assert res.stderr.strip().splitlines()[-1] == (
         "error: the app stopped without writing a result (it crashed?); see `adb logcat -b crash` "
         "and `adb logcat -s mobilekit ExecuTorch`")
+
+
+def _start_extras(tmp_path: Path) -> dict:
+    [start] = [shlex.split(c[1]) for c in _adb_calls(tmp_path)
+               if c[0] == "shell" and c[1].startswith("am start")]
+    return {start[i + 1]: start[i + 2] for i in range(len(start)) if start[i] in ("--es", "--ei")}
+
+
+def test_compute_unit_gpu_runs_a_tflite_on_the_gpu_and_says_so(tmp_path):
+    """The same .tflite, `--compute-unit gpu`: the app is asked for it (its LiteRT runner adds
+    the GPU delegate) and the report it sends back says compute_units gpu."""
+    env = _device(tmp_path)
+    art = _artifact(tmp_path / "tiny-tflite", **TFLITE)
+    out = tmp_path / "result.json"
+    res = subprocess.run(mobilekit_cli() + ["android", "run", str(art), "--compute-unit", "gpu",
+                                            "--out", str(out)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert _start_extras(tmp_path)["compute_unit"] == "gpu"
+    report = DeviceReport.model_validate_json(out.read_text())
+    assert report.config.compute_units == "gpu" and report.artifact.target == "tflite"
+    assert res.stdout.splitlines()[0].endswith(" on gpu")
+
+
+def test_without_compute_unit_the_app_uses_the_artifacts_own(tmp_path):
+    env = _device(tmp_path)
+    art = _artifact(tmp_path / "tiny-tflite", **TFLITE)
+    res = subprocess.run(mobilekit_cli() + ["android", "run", str(art), "--out", str(tmp_path / "r.json")],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "compute_unit" not in _start_extras(tmp_path)
+    assert res.stdout.splitlines()[0].endswith(" on cpu")
+
+
+def test_compute_units_an_artifact_cannot_use_are_refused_before_touching_the_phone(tmp_path):
+    env = _device(tmp_path)
+    art = _artifact(tmp_path / "tiny-xnnpack")
+    res = subprocess.run(mobilekit_cli() + ["android", "run", str(art), "--compute-unit", "gpu"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "error: target xnnpack runs on cpu in the Android app, not gpu; drop --compute-unit, or convert "
+        "for a target that runs there (a LiteRT .tflite runs on cpu or gpu)"]
+    res = subprocess.run(mobilekit_cli() + ["android", "run", str(art), "--compute-unit", "npu"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert res.returncode == 2 and "'npu' is not one of 'cpu', 'gpu'" in res.stderr
+    assert not (tmp_path / "device" / "adb.log").exists()
+
+
+def test_help_lists_the_compute_unit_option():
+    res = subprocess.run(mobilekit_cli() + ["android", "run", "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "--compute-unit [cpu|gpu]" in res.stdout and "LiteRT's GPU delegate" in res.stdout

@@ -81,16 +81,13 @@ def _javac(args: list[str]) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
+def _compile(root: Path, executorch_flavor: str = "xnnpack") -> dict:
     """Stubs into one class folder, then benchcore + the app's non-Activity sources + the JVM
-    probe against them (so the app is checked against compiled signatures, as with the AARs)."""
-    _require_javac()
-    root = tmp_path_factory.mktemp("android-javac")
+    probes against them (so the app is checked against compiled signatures, as with the AARs)."""
     stub_classes, app_classes, gen = root / "stubs", root / "app", root / "gen"
     build_config = gen / "org" / "mobilekit" / "bench" / "BuildConfig.java"
     build_config.parent.mkdir(parents=True)
-    build_config.write_text(build_config_source())
+    build_config.write_text(build_config_source(executorch_flavor))
 
     stubs = _javac(["-encoding", "UTF-8", "-d", str(stub_classes),
                     *map(str, sorted((STUBS / "java").rglob("*.java")))])
@@ -100,6 +97,20 @@ def compiled(tmp_path_factory):
     app = _javac([*JAVAC_LINT, "-cp", str(stub_classes), "-d", str(app_classes),
                   *map(str, sources)])
     return dict(result=app, classpath=f"{app_classes}:{stub_classes}")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """The default build (-PexecutorchFlavor=xnnpack: org.pytorch:executorch-android)."""
+    _require_javac()
+    return _compile(tmp_path_factory.mktemp("android-javac"))
+
+
+@pytest.fixture(scope="module")
+def compiled_vulkan(tmp_path_factory):
+    """The build with -PexecutorchFlavor=vulkan (org.pytorch:executorch-android-vulkan)."""
+    _require_javac()
+    return _compile(tmp_path_factory.mktemp("android-javac-vulkan"), "vulkan")
 
 
 def test_app_compiles_against_the_pinned_library_signatures(compiled):
@@ -142,3 +153,69 @@ def test_every_stub_cites_its_upstream_source_and_holds_no_logic():
         for body in bodies:
             assert body.strip() in ("throw new UnsupportedOperationException();", ""), (stub, body)
 
+
+
+def _artifact(folder: Path, **fields) -> Path:
+    """An artifact folder the app's Manifest reads: the golden xnnpack manifest with `fields`."""
+    import hashlib
+    import json
+
+    from mobilekit.collector.wire import SCHEMA_DIR
+
+    folder.mkdir()
+    data = b"model bytes"
+    manifest = json.loads((SCHEMA_DIR / "golden" / "manifest_xnnpack.json").read_text())
+    manifest.update(size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), **fields)
+    (folder / manifest["file"]).write_bytes(data)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def _choice(compiled: dict, folder: Path, units: str) -> str:
+    assert compiled["result"].returncode == 0, compiled["result"].stderr[-3000:]
+    run = subprocess.run(["java", "-cp", compiled["classpath"], "org.mobilekit.bench.runners.RunnerChoice",
+                          str(folder), units], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout.strip()
+
+
+VULKAN = dict(target="vulkan", delegate="vulkan", compute_units="gpu")
+TFLITE = dict(target="tflite", runtime="litert", delegate=None, file="model.tflite")
+
+
+def test_the_runner_follows_the_compute_units(compiled, tmp_path):
+    """LiteRT: the same .tflite on cpu or through the GPU delegate; a .pte only where it was
+    lowered for."""
+    tflite = _artifact(tmp_path / "t", **TFLITE)
+    assert _choice(compiled, tflite, "cpu") == "runner LiteRtRunner"
+    assert _choice(compiled, tflite, "gpu") == "runner LiteRtRunner gpu"
+    assert _choice(compiled, tflite, "npu").startswith("refused compute units npu are not available for LiteRT")
+    xnnpack = _artifact(tmp_path / "x")
+    assert _choice(compiled, xnnpack, "cpu") == "runner ExecuTorchRunner"
+    assert _choice(compiled, xnnpack, "gpu") == (
+        "refused target xnnpack runs on cpu only, not gpu; convert for a target that runs there "
+        "(LiteRT's .tflite takes cpu or gpu)")
+
+
+def test_a_vulkan_artifact_is_refused_by_the_default_aar_with_what_is_missing(compiled, tmp_path):
+    """org.pytorch:executorch-android is built without EXECUTORCH_BUILD_VULKAN (its release
+    flavor "xnnpack"): a Vulkan .pte would fail in loadMethod (VulkanBackend not registered)."""
+    v = _catalog_versions()["executorch"]
+    assert _choice(compiled, _artifact(tmp_path / "v", **VULKAN), "gpu") == (
+        f"refused target vulkan needs ExecuTorch's Vulkan backend: the app's ExecuTorch AAR "
+        f"(org.pytorch:executorch-android {v}) is built without the Vulkan backend "
+        "(EXECUTORCH_BUILD_VULKAN=OFF), so VulkanBackend is not registered; rebuild the app with the "
+        "Vulkan AAR: ./gradlew -PexecutorchFlavor=vulkan installDebug (org.pytorch:executorch-android-vulkan)")
+
+
+def test_the_vulkan_aar_build_runs_a_vulkan_artifact_through_executorch(compiled_vulkan, tmp_path):
+    vulkan = _artifact(tmp_path / "v", **VULKAN)
+    assert _choice(compiled_vulkan, vulkan, "gpu") == "runner ExecuTorchRunner"
+    assert _choice(compiled_vulkan, vulkan, "cpu").startswith("refused target vulkan runs on gpu only")
+    gradle = (ANDROID / "app" / "build.gradle").read_text()
+    assert "executorchVulkan ? libs.executorch.android.vulkan : libs.executorch.android" in gradle
+    catalog = tomllib.loads((ANDROID / "gradle" / "libs.versions.toml").read_text())["libraries"]
+    assert catalog["executorch-android-vulkan"] == {"module": "org.pytorch:executorch-android-vulkan",
+                                                    "version": {"ref": "executorch"}}
+    for name in ("litert-gpu", "litert-gpu-api"):  # LiteRT's GPU delegate, at litert's version
+        assert catalog[name] == {"module": f"com.google.ai.edge.litert:{name}", "version": {"ref": "litert"}}

@@ -18,6 +18,7 @@ from typing import Callable, Optional
 
 import click
 
+from converters.backends import TARGETS
 from mobilekit.commands.options import check_writable
 from mobilekit.errors import MobilekitError
 
@@ -25,6 +26,8 @@ APP_ID = "org.mobilekit.bench"
 ACTIVITY = f"{APP_ID}/.BenchmarkActivity"
 REMOTE_ROOT = "/data/local/tmp/mobilekit"
 ANDROID_RUNTIMES = ("executorch", "pytorch-lite", "litert")
+# What --compute-unit offers: the compute units targets let an app pick (the registry's).
+COMPUTE_UNITS = tuple(dict.fromkeys(u for t in TARGETS.values() for u in t.device_compute_units))
 
 
 @dataclass
@@ -103,18 +106,38 @@ def _read_device_json(adb: Adb, name: str) -> Optional[dict]:
     return None
 
 
+def check_compute_unit(manifest, unit: Optional[str]) -> str:
+    """The compute units the app will run `manifest`'s artifact on: `unit` when the app offers
+    it for that artifact, its own (the manifest's) when `unit` is None."""
+    if unit is None or unit == manifest.compute_units:
+        return manifest.compute_units
+    # Besides an artifact's own, the compute units its target declares an app may pick (LiteRT
+    # runs the same .tflite on the CPU or through its GPU delegate, android_app
+    # runners/Runners.java); a .pte or .ptl runs where it was lowered for.
+    target = TARGETS.get(manifest.target)
+    offered = target.device_compute_units if target is not None else ()
+    if unit not in offered:
+        raise MobilekitError(f"target {manifest.target} runs on {manifest.compute_units} in the Android app, "
+                             f"not {unit}",
+                             "drop --compute-unit, or convert for a target that runs there "
+                             "(a LiteRT .tflite runs on cpu or gpu)")
+    return unit
+
+
 def run_on_device(folder: Path, *, warmup: int, iterations: int, threads: int,
                   server: Optional[str], token: Optional[str], serial: Optional[str] = None,
-                  remote_root: str = REMOTE_ROOT,
+                  compute_unit: Optional[str] = None, remote_root: str = REMOTE_ROOT,
                   timeout_s: float = 900, progress: Callable[[str], None] = lambda s: None,
                   waiting: Callable[[float], None] = lambda elapsed: None) -> AndroidRun:
     """Push the artifact, start BenchmarkActivity headless and wait for its report.
-    `progress` gets one line per step; `waiting` the seconds waited so far, once a second."""
+    `progress` gets one line per step; `waiting` the seconds waited so far, once a second.
+    `compute_unit` (cpu, gpu) runs the artifact there instead of on its own compute units."""
     from pydantic import ValidationError
 
     from mobilekit.collector.wire import DeviceReport
 
     manifest = check_artifact(folder)
+    check_compute_unit(manifest, compute_unit)
     adb = Adb(find_adb(), serial)
     state = adb("get-state", check=False, timeout=30)
     if state.stdout.decode().strip() != "device":
@@ -140,6 +163,8 @@ def run_on_device(folder: Path, *, warmup: int, iterations: int, threads: int,
         extras += ["--es", "server", server]
     if token:
         extras += ["--es", "token", token]
+    if compute_unit:
+        extras += ["--es", "compute_unit", compute_unit]
     progress(f"running on the phone (warm-up {warmup}, {iterations} iterations); "
              f"`adb logcat -s mobilekit` shows progress")
     # -S: stop a previous instance first, so the activity starts fresh with these extras
@@ -196,6 +221,10 @@ def android_group():
                                "(an address the phone can reach, not 127.0.0.1).")
 @click.option("--token", envvar="MOBILEKIT_TOKEN", help="The collector's token [env MOBILEKIT_TOKEN].")
 @click.option("--serial", "-s", help="Device serial when several are connected (`adb devices`).")
+@click.option("--compute-unit", "compute_unit", type=click.Choice(COMPUTE_UNITS),
+              help="Run on these compute units instead of the artifact's own: gpu runs a tflite "
+                   "artifact through LiteRT's GPU delegate (the same .tflite) [default: the "
+                   "manifest's compute_units].")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to save the report [default: ./android-<artifact folder>.json].")
 @click.option("--timeout", "timeout_s", default=900, show_default=True, type=click.FloatRange(min=0, min_open=True),
@@ -204,15 +233,16 @@ def android_group():
 @click.option("--remote-root", default=REMOTE_ROOT, show_default=True,
               help="Folder on the phone to push into; use /sdcard/Android/data/org.mobilekit.bench/files "
                    "where SELinux keeps apps out of /data/local/tmp.")
-def android_run_cmd(artifact_dir, warmup, iterations, threads, server, token, serial, out, timeout_s,
-                    remote_root):
+def android_run_cmd(artifact_dir, warmup, iterations, threads, server, token, serial, compute_unit, out,
+                    timeout_s, remote_root):
     """Push ARTIFACT_DIR (from `mobilekit convert --target xnnpack|ptl|tflite`) to the phone,
     benchmark it headless in the app, and save the report it made.
 
     \b
     Needs adb on PATH and the app installed (README: Android app). The phone posts the
     report to --server itself (or queues it until it can); the report is also saved here.
-    Latencies are milliseconds of one inference on the phone's CPU.
+    Latencies are milliseconds of one inference on the phone, on the report's compute units
+    (cpu, or gpu with --compute-unit gpu or a GPU artifact).
     """
     from tqdm import tqdm
 
@@ -222,8 +252,8 @@ def android_run_cmd(artifact_dir, warmup, iterations, threads, server, token, se
     with tqdm(desc="benchmarking on the phone", unit="s", bar_format="{desc}: {elapsed}",
               file=sys.stderr, disable=None) as bar:
         run = run_on_device(artifact_dir, warmup=warmup, iterations=iterations, threads=threads,
-                            server=server, token=token, serial=serial, timeout_s=timeout_s,
-                            remote_root=remote_root,
+                            server=server, token=token, serial=serial, compute_unit=compute_unit,
+                            timeout_s=timeout_s, remote_root=remote_root,
                             progress=lambda s: bar.write(s, file=sys.stderr),
                             waiting=lambda elapsed: bar.refresh())
     out.write_text(json.dumps(run.report, indent=2) + "\n")
@@ -231,7 +261,7 @@ def android_run_cmd(artifact_dir, warmup, iterations, threads, server, token, se
     dev = r["device"]
     click.echo(f"{r['artifact']['model']} {r['artifact']['target']} on {dev['make']} {dev['model']} "
                f"(Android {dev['os_version']}, {dev.get('chip') or '?'}), {r['app']['runtime']} "
-               f"{r['app']['runtime_version']}")
+               f"{r['app']['runtime_version']} on {r['config']['compute_units']}")
     if r.get("error"):
         click.secho(f"  run failed: {r['error']}", fg="red")
     else:

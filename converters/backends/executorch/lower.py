@@ -112,5 +112,9 @@ def write_program(edge, path: Path) -> dict:
 
 
 def lower(job) -> dict:
+    if job.target.delegate == "vulkan":  # its partitioner logs every node unless shielded
+        from converters.backends.executorch.vulkan import lower as lower_vulkan
+
+        return lower_vulkan(job)
     edge, _ = lower_program(job.model, job.example_input, partitioner_for(job.target))
     return write_program(edge, job.path)

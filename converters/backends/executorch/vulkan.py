@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -116,9 +115,8 @@ def runtime_note() -> str | None:
 def split_batched_conv2d(gm) -> int:
     """Every 2-D convolution on a batch of N > 1 (N, C, H, W) as N convolutions on (1, C, H, W)
     and a cat over dim 0: the same function (equal up to float rounding), in a form the Vulkan
-    conv2d takes. A graph pass
-    like converters/graph_rewrites.py's (a torch.export GraphModule in, the count out); it
-    costs N conv nodes per conv, so lowering time grows with the number of frames."""
+    conv2d takes. A graph pass like converters/graph_rewrites.py's (a torch.export GraphModule
+    in, the count out); it costs N conv nodes per conv, so lowering time grows with the frames."""
     import operator
 
     import torch
@@ -170,33 +168,21 @@ def rewritten(model, example_input):
 
 # ------------------------------------------------------------------------------------ lowering
 def _op_name(node) -> str:
-    """aten.convolution.default, for ATen and edge-dialect nodes alike."""
-    target = node.target
-    name = getattr(target, "_name", None) or getattr(target, "__name__", None) or str(target)
-    name = str(name).replace("::", ".")
-    overload = getattr(target, "_overloadname", None)
-    if overload and not name.endswith("." + overload):
-        name = f"{name}.{overload}"
-    return name
+    from converters.compat.report import op_name
+
+    return op_name(node)
 
 
 def _is_op(node) -> bool:
-    """A node that computes (not a getitem, not the call into a delegate)."""
-    if node.op != "call_function":
-        return False
-    name = _op_name(node)
-    return "getitem" not in name and "executorch_call_delegate" not in name
+    from converters.compat.report import is_compute
+
+    return is_compute(node)
 
 
 def _module_path(node) -> str:
-    """`path.in.model (Class)` of the innermost module in nn_module_stack; `(top level)`."""
-    stack = node.meta.get("nn_module_stack") or {}
-    if not stack:
-        return "(top level)"
-    path, cls = list(stack.values())[-1]
-    cls = cls if isinstance(cls, str) else getattr(cls, "__name__", str(cls))
-    path = re.sub(r"^L\['self'\]\.?", "", str(path))
-    return f"{path or '(top level)'} ({cls.rsplit('.', 1)[-1]})"
+    from converters.compat.report import where
+
+    return where(node)
 
 
 def _probe(exported_program, inner) -> dict[str, str]:
@@ -249,37 +235,21 @@ def _recording(inner):
 
 
 def lower_program(model, example_input, *, force_fp16: bool = False):
-    """torch.export + to_edge_transform_and_lower(VulkanPartitioner): (the edge program
+    """The backend's one lowering (lower.py) with the Vulkan partitioner: (the edge program
     manager, why each refused node was refused, by node name)."""
-    import torch
+    from converters.backends.executorch.lower import lower_program as lower_with
 
     with _root_logging():
-        from executorch.exir import to_edge_transform_and_lower
-
-        with torch.no_grad():
-            exported = torch.export.export(model, (example_input,))
         part = _recording(partitioner(force_fp16=force_fp16))
-        edge = to_edge_transform_and_lower(exported, partitioner=[part])
+        edge, _ = lower_with(model, example_input, part)
     return edge, part.reasons
 
 
 def delegation(graph_module) -> dict:
-    """How much of the lowered graph the Vulkan delegate took (get_delegation_info): node
-    counts without getitems, and the ops left to the CPU's portable kernels."""
-    from executorch.devtools.backend_debug import get_delegation_info
+    """How much of the lowered graph the Vulkan delegate took: the backend's one summary."""
+    from converters.backends.executorch.lower import delegation_summary
 
-    info = get_delegation_info(graph_module)
-    by_op = {op: b for op, b in info.delegation_by_operator.items() if op != "getitem"}
-    delegated = sum(b.delegated for b in by_op.values())
-    left = sum(b.non_delegated for b in by_op.values())
-    return {
-        "delegated_subgraphs": info.num_delegated_subgraphs,
-        "delegated_nodes": delegated,
-        "non_delegated_nodes": left,
-        "share": round(delegated / (delegated + left), 4) if delegated + left else None,
-        "non_delegated_ops": dict(Counter({op: b.non_delegated for op, b in by_op.items()
-                                           if b.non_delegated}).most_common()),
-    }
+    return delegation_summary(graph_module)
 
 
 def _why(op: str, nodes, reasons: dict[str, str]) -> str:
@@ -382,7 +352,7 @@ def check(model, example_input, *, profile: bool = False):
 def to_pte(model, example_input, path: Path, *, force_fp16: bool = False) -> dict:
     """Lower `model` for the Vulkan delegate and write the .pte to `path`; returns manifest
     extras: notes and the delegation figures."""
-    import torch
+    from converters.backends.executorch.lower import write_program
 
     edge, _ = lower_program(model, example_input, force_fp16=force_fp16)
     summary = delegation(edge.exported_program().graph_module)
@@ -391,13 +361,10 @@ def to_pte(model, example_input, path: Path, *, force_fp16: bool = False) -> dic
 
         raise MobilekitError("the Vulkan partitioner took no op of this model",
                              "run `mobilekit check --target vulkan` to see why, or convert for xnnpack")
-    notes = []
-    if summary["non_delegated_ops"]:
-        notes.append("left to the CPU's portable kernels: " + ", ".join(
-            f"{op} x{n}" for op, n in summary["non_delegated_ops"].items()))
-    with _root_logging(), torch.no_grad():  # out-variant kernels refuse tensors that require grad
-        Path(path).write_bytes(edge.to_executorch().buffer)
-    return {"notes": notes, "delegation": summary}
+    with _root_logging():
+        extras = write_program(edge, path)
+    extras["delegation"] = summary
+    return extras
 
 
 def lower(job) -> dict:

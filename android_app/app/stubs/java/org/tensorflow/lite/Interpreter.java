@@ -17,6 +17,11 @@ public final class Interpreter extends InterpreterImpl implements InterpreterApi
     public Options setNumThreads(int numThreads) {
       throw new UnsupportedOperationException();
     }
+
+    @Override
+    public Options addDelegate(Delegate delegate) {
+      throw new UnsupportedOperationException();
+    }
   }
 
   public Interpreter(File modelFile) {

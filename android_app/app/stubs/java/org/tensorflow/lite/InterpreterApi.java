@@ -15,6 +15,10 @@ public interface InterpreterApi extends AutoCloseable {
     public Options setNumThreads(int numThreads) {
       throw new UnsupportedOperationException();
     }
+
+    public Options addDelegate(Delegate delegate) {
+      throw new UnsupportedOperationException();
+    }
   }
 
   void runForMultipleInputsOutputs(Object[] inputs, Map<Integer, Object> outputs);

@@ -14,8 +14,12 @@ import java.io.File;
  * adb shell am start -n org.mobilekit.bench/.BenchmarkActivity \
  *   --es artifact_dir /data/local/tmp/mobilekit/vlf_b0-xnnpack \
  *   --ei warmup 10 --ei iterations 100 --ei threads 4 \
- *   --es server http://HOST:8765 --es token TOKEN [--es result_file NAME.json]
+ *   --es server http://HOST:8765 --es token TOKEN [--es result_file NAME.json] \
+ *   [--es compute_unit gpu]
  * </pre>
+ *
+ * <p>compute_unit: where to run the artifact, when not on its manifest's compute units; "gpu"
+ * runs a .tflite through LiteRT's GPU delegate.
  *
  * Writes the report to files/mobilekit/results/ (see BenchmarkRun), posts it (or queues it),
  * logs one line under the tag "mobilekit" and finishes. `mobilekit android run` drives this.
@@ -36,6 +40,7 @@ public class BenchmarkActivity extends Activity {
     s.warmup = intent.getIntExtra("warmup", 10);
     s.iterations = intent.getIntExtra("iterations", 100);
     s.threads = intent.getIntExtra("threads", 0);
+    s.computeUnits = intent.getStringExtra("compute_unit");
     s.server = intent.getStringExtra("server");
     s.token = intent.getStringExtra("token");
     s.artifactId = intent.getStringExtra("artifact_id");
@@ -51,7 +56,8 @@ public class BenchmarkActivity extends Activity {
     }
     status.setText("benchmarking " + s.artifactDir.getName() + " ...");
     Log.i(TAG, "benchmark " + s.artifactDir + " warmup=" + s.warmup + " iterations="
-        + s.iterations + " threads=" + s.threads + " server=" + s.server);
+        + s.iterations + " threads=" + s.threads + " compute_unit="
+        + (s.computeUnits != null ? s.computeUnits : "(the artifact's)") + " server=" + s.server);
 
     Thread worker = new Thread(() -> {
       BenchmarkRun.Done done = BenchmarkRun.execute(this, s, (phase, i, total) -> {

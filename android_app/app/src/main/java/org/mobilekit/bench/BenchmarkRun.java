@@ -30,6 +30,8 @@ final class BenchmarkRun {
     int warmup = 10;
     int iterations = 100;
     int threads;
+    /** "cpu", "gpu", or null for the artifact's own compute units (its manifest's). */
+    String computeUnits;
     String server;
     String token;
     String resultName = "result.json";
@@ -55,6 +57,7 @@ final class BenchmarkRun {
       }
       BenchmarkSession.Options opts = new BenchmarkSession.Options();
       opts.config = RunConfig.cpu(s.threads, s.warmup, s.iterations);
+      opts.computeUnits = s.computeUnits;
       opts.device = AndroidDevice.info(ctx);
       opts.appVersion = BuildConfig.VERSION_NAME;
       opts.artifactId = s.artifactId;

@@ -12,7 +12,8 @@ public final class RunnerIdentity {
   private RunnerIdentity() {}
 
   public static void main(String[] args) {
-    ModelRunner[] runners = {new ExecuTorchRunner(), new PyTorchLiteRunner(), new LiteRtRunner()};
+    ModelRunner[] runners = {new ExecuTorchRunner(), new PyTorchLiteRunner(),
+        new LiteRtRunner(false), new LiteRtRunner(true)};
     for (ModelRunner r : runners) {
       System.out.println(r.runtime() + " " + r.runtimeVersion());
       r.close();

@@ -16,8 +16,13 @@ import java.util.Map;
 public final class BenchmarkSession {
   /** Creates the runner for a manifest's runtime (the app knows the Android runtimes). */
   public interface RunnerFactory {
-    /** @throws IllegalArgumentException naming the runtime when the app has no runner for it */
-    ModelRunner create(Manifest manifest);
+    /**
+     * @param computeUnits where to run it: the manifest's own compute units, or the ones the
+     *     user asked for (e.g. "gpu" for a .tflite through LiteRT's GPU delegate)
+     * @throws IllegalArgumentException naming the runtime or compute units when the app has no
+     *     runner for them
+     */
+    ModelRunner create(Manifest manifest, String computeUnits);
   }
 
   /** The OS's thermal state name, or null when it gives none. */
@@ -28,6 +33,11 @@ public final class BenchmarkSession {
   /** Everything a session needs besides the artifact. */
   public static final class Options {
     public RunConfig config = RunConfig.cpu(0, 10, 100);
+    /**
+     * Compute units to run the artifact on (e.g. "gpu"), or null for the manifest's own. The
+     * report's config carries the ones used, in place of config.computeUnits.
+     */
+    public String computeUnits;
     public DeviceInfo device;
     public String appVersion = "0.1.0";
     /** Collector id when the artifact was downloaded from it, else null. */
@@ -79,6 +89,8 @@ public final class BenchmarkSession {
     Manifest manifest = Manifest.load(artifactDir);
     File modelFile = manifest.modelFile(artifactDir);
     String reportId = Report.newReportId();
+    RunConfig config = opts.config.withComputeUnits(
+        opts.computeUnits != null ? opts.computeUnits : manifest.computeUnits);
     String before = opts.thermal != null ? opts.thermal.current() : null;
 
     Map<String, Object> results = null;
@@ -88,11 +100,11 @@ public final class BenchmarkSession {
     ModelRunner runner = null;
     try {
       checkModelFile(manifest, modelFile);
-      runner = runners.create(manifest);
+      runner = runners.create(manifest, config.computeUnits);
       runtime = runner.runtime();
       runtimeVersion = runner.runtimeVersion();
       InputTensor input = InputTensor.fromManifest(manifest);
-      Benchmark.Result r = Benchmark.run(runner, modelFile, input, opts.config, opts.memory,
+      Benchmark.Result r = Benchmark.run(runner, modelFile, input, config, opts.memory,
           opts.progress);
       results = Report.results(r, opts.includeLatencies);
     } catch (Benchmark.BenchmarkException e) {
@@ -109,7 +121,7 @@ public final class BenchmarkSession {
     Report.AppInfo app = new Report.AppInfo(Report.APP_NAME, opts.appVersion, runtime,
         runtimeVersion);
     Map<String, Object> report = Report.build(reportId, Instant.now(), opts.device, app,
-        Report.artifact(manifest, opts.artifactId), opts.config, results,
+        Report.artifact(manifest, opts.artifactId), config, results,
         Report.thermal(before, after), error);
     String json = Json.writePretty(report);
     if (json.length() > MAX_REPORT_CHARS && results != null) {

@@ -3,7 +3,11 @@ package org.mobilekit.benchcore;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** How a benchmark runs (wire.py RunConfig). Android runtimes here all run on the CPU. */
+/**
+ * How a benchmark runs (wire.py RunConfig). computeUnits names where the runtime runs the model:
+ * "cpu", or "gpu" for the GPU paths the app offers (LiteRT's GPU delegate, ExecuTorch's Vulkan
+ * delegate).
+ */
 public final class RunConfig {
   public final String computeUnits;
   /** CPU threads given to the runtime; 0 means the runtime's default (reported as null). */
@@ -32,6 +36,11 @@ public final class RunConfig {
 
   public static RunConfig cpu(int threads, int warmup, int iterations) {
     return new RunConfig("cpu", threads, warmup, iterations);
+  }
+
+  /** The same run on other compute units. */
+  public RunConfig withComputeUnits(String units) {
+    return new RunConfig(units, threads, warmup, iterations);
   }
 
   public Map<String, Object> toJsonMap() {

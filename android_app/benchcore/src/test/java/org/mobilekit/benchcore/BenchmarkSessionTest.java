@@ -46,7 +46,7 @@ public class BenchmarkSessionTest {
     File dir = artifact(new byte[] {1, 2, 3});
     ReportQueue queue = new ReportQueue(tmp.newFolder("queue"));
     JvmRunner runner = new JvmRunner();
-    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, m -> runner, options(5),
+    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, (m, units) -> runner, options(5),
         tmp.newFolder("results"), queue, null);
     assertTrue(out.json, !out.failed());
     assertEquals(1 + 1 + 5, runner.runs);
@@ -63,7 +63,7 @@ public class BenchmarkSessionTest {
   @Test
   public void aHugeRunDropsTheRawLatenciesToStayUnderTheCollectorLimit() throws Exception {
     File dir = artifact(new byte[] {4});
-    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, m -> new JvmRunner(),
+    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, (m, units) -> new JvmRunner(),
         options(120000), tmp.newFolder("results"), new ReportQueue(tmp.newFolder("q")), null);
     Map<String, Object> results = (Map<String, Object>) out.report.get("results");
     assertNull(results.get("latencies_ms"));
@@ -76,7 +76,7 @@ public class BenchmarkSessionTest {
     File dir = artifact(new byte[] {1, 2, 3});
     Files.write(new File(dir, "model.pte").toPath(), new byte[] {9, 9}); // truncated push
     JvmRunner runner = new JvmRunner();
-    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, m -> runner, options(3),
+    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, (m, units) -> runner, options(3),
         tmp.newFolder("results"), new ReportQueue(tmp.newFolder("q")), null);
     assertTrue(out.failed());
     assertNull(out.report.get("results"));
@@ -88,15 +88,61 @@ public class BenchmarkSessionTest {
   @Test
   public void anUnsupportedRuntimeIsAFailedReport() throws Exception {
     File dir = artifact(new byte[] {5});
-    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, m -> {
+    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, (m, units) -> {
       throw new IllegalArgumentException("runtime coreml does not run on Android");
     }, options(3), tmp.newFolder("results"), new ReportQueue(tmp.newFolder("q")), null);
     assertEquals("setup failed: runtime coreml does not run on Android", out.report.get("error"));
   }
 
+  @SuppressWarnings("unchecked")
+  @Test
+  public void theArtifactsOwnComputeUnitsReachTheRunnerAndTheReport() throws Exception {
+    File dir = artifact(new byte[] {6});
+    String[] asked = new String[1];
+    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, (m, units) -> {
+      asked[0] = units;
+      return new JvmRunner();
+    }, options(2), tmp.newFolder("results"), new ReportQueue(tmp.newFolder("q")), null);
+    assertEquals("cpu", asked[0]); // manifest_xnnpack.json: compute_units "cpu"
+    Map<String, Object> config = (Map<String, Object>) out.report.get("config");
+    assertEquals("cpu", config.get("compute_units"));
+  }
+
+  @SuppressWarnings("unchecked")
+  @Test
+  public void requestedComputeUnitsReachTheRunnerAndTheReport() throws Exception {
+    File dir = artifact(new byte[] {7});
+    String[] asked = new String[1];
+    BenchmarkSession.Options o = options(2);
+    o.computeUnits = "gpu";
+    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, (m, units) -> {
+      asked[0] = units;
+      return new JvmRunner();
+    }, o, tmp.newFolder("results"), new ReportQueue(tmp.newFolder("q")), null);
+    assertTrue(out.json, !out.failed());
+    assertEquals("gpu", asked[0]);
+    Map<String, Object> config = (Map<String, Object>) out.report.get("config");
+    assertEquals("gpu", config.get("compute_units"));
+    assertEquals("cpu", o.config.computeUnits); // the caller's config is left as it was
+  }
+
+  @SuppressWarnings("unchecked")
+  @Test
+  public void computeUnitsTheAppRefusesGiveAFailedReportThatNamesThem() throws Exception {
+    File dir = artifact(new byte[] {8});
+    BenchmarkSession.Options o = options(2);
+    o.computeUnits = "gpu";
+    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, (m, units) -> {
+      throw new IllegalArgumentException("compute units " + units + " are not available");
+    }, o, tmp.newFolder("results"), new ReportQueue(tmp.newFolder("q")), null);
+    assertEquals("setup failed: compute units gpu are not available", out.report.get("error"));
+    Map<String, Object> config = (Map<String, Object>) out.report.get("config");
+    assertEquals("gpu", config.get("compute_units"));
+  }
+
   @Test(expected = Manifest.ManifestException.class)
   public void aFolderWithoutManifestIsAnError() throws Exception {
-    BenchmarkSession.run(tmp.newFolder("empty"), m -> new JvmRunner(), options(1),
+    BenchmarkSession.run(tmp.newFolder("empty"), (m, units) -> new JvmRunner(), options(1),
         tmp.newFolder("results"), new ReportQueue(tmp.newFolder("q")), null);
   }
 }

@@ -93,7 +93,7 @@ public class CollectorIntegrationTest {
     opts.artifactId = artifactId;
     opts.thermal = () -> "none";
     JvmRunner runner = new JvmRunner();
-    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, m -> runner, opts,
+    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, (m, units) -> runner, opts,
         tmp.newFolder("results"), new ReportQueue(tmp.newFolder("queue")), client());
     assertFalse(out.json, out.failed());
     assertTrue(runner.closed);
@@ -114,6 +114,46 @@ public class CollectorIntegrationTest {
       }
     }
     assertEquals(1, found);
+  }
+
+  /** A .tflite run on the GPU (LiteRT's GPU delegate): the collector stores it as such. */
+  @SuppressWarnings("unchecked")
+  @Test
+  public void aGpuRunIsStoredWithItsComputeUnits() throws Exception {
+    String model = uniqueModel("gpu");
+    File dir = tmp.newFolder("tflite");
+    byte[] bytes = {1, 2, 3, 4};
+    Files.write(new File(dir, "model.tflite").toPath(), bytes);
+    Map<String, Object> m = TestFiles.goldenObject("manifest_xnnpack.json");
+    m.put("model", model);
+    m.put("target", "tflite");
+    m.put("runtime", "litert");
+    m.put("delegate", null);
+    m.put("file", "model.tflite");
+    m.put("sha256", Sha256.of(bytes));
+    m.put("size_bytes", (long) bytes.length);
+    ((Map<String, Object>) m.get("input")).put("shape", java.util.Arrays.asList(1L, 1L, 3L, 2L, 2L));
+    Files.write(new File(dir, "manifest.json").toPath(),
+        Json.writePretty(m).getBytes(StandardCharsets.UTF_8));
+
+    BenchmarkSession.Options opts = new BenchmarkSession.Options();
+    opts.config = RunConfig.cpu(0, 1, 3);
+    opts.computeUnits = "gpu";
+    opts.device = ReportTest.pixel8();
+    JvmRunner runner = new JvmRunner();
+    runner.runtime = "litert";
+    BenchmarkSession.Outcome out = BenchmarkSession.run(dir, (man, units) -> runner, opts,
+        tmp.newFolder("results"), new ReportQueue(tmp.newFolder("queue")), client());
+    assertFalse(out.json, out.failed());
+    assertEquals(1, out.delivery.sent);
+    recordPosted(out.reportId);
+
+    List<Map<String, Object>> stored = storedReports(model);
+    assertEquals(1, stored.size());
+    Map<String, Object> config = (Map<String, Object>) stored.get(0).get("config");
+    assertEquals("gpu", config.get("compute_units"));
+    assertEquals("tflite", ((Map<String, Object>) stored.get(0).get("artifact")).get("target"));
+    assertEquals("litert", ((Map<String, Object>) stored.get(0).get("app")).get("runtime"));
   }
 
   @Test

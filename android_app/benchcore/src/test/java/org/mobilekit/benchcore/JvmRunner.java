@@ -15,10 +15,12 @@ final class JvmRunner implements ModelRunner {
   float[] input;
   double checksum;
   String failLoad;
+  /** Reported as if it were the phone's runtime; only the loop is tested. */
+  String runtime = "executorch";
 
   @Override
   public String runtime() {
-    return "executorch"; // reported as if it were the phone's runtime; only the loop is tested
+    return runtime;
   }
 
   @Override

@@ -9,7 +9,12 @@ import org.pytorch.executorch.ExecutorchRuntimeException;
 import org.pytorch.executorch.Module;
 import org.pytorch.executorch.Tensor;
 
-/** .pte through ExecuTorch (org.pytorch:executorch-android), XNNPACK delegate on the CPU. */
+/**
+ * .pte through ExecuTorch (org.pytorch:executorch-android): the XNNPACK delegate on the CPU, or
+ * the Vulkan delegate on the GPU (target vulkan) when the app is built with the Vulkan AAR
+ * (-PexecutorchFlavor=vulkan; Runners refuses a Vulkan .pte otherwise). The same Module API
+ * loads both: the program names its delegate and the runtime looks it up.
+ */
 public final class ExecuTorchRunner implements ModelRunner {
   private Module module;
   private EValue input;

@@ -11,16 +11,28 @@ import org.mobilekit.benchcore.ModelRunner;
 import org.tensorflow.lite.DataType;
 import org.tensorflow.lite.Interpreter;
 import org.tensorflow.lite.Tensor;
+import org.tensorflow.lite.gpu.CompatibilityList;
+import org.tensorflow.lite.gpu.GpuDelegate;
+import org.tensorflow.lite.gpu.GpuDelegateFactory;
 
 /**
- * .tflite through LiteRT's Interpreter (com.google.ai.edge.litert), CPU with XNNPACK. A
- * static-int8 model takes int8 input: the float clip is quantized once at load with the input
- * tensor's scale and zero point, so run() is inference only.
+ * .tflite through LiteRT's Interpreter (com.google.ai.edge.litert), CPU with XNNPACK, or with
+ * LiteRT's GPU delegate (com.google.ai.edge.litert:litert-gpu) when built for "gpu": the same
+ * file, the ops the delegate takes run on the GPU and the rest on the CPU. A static-int8 model
+ * takes int8 input: the float clip is quantized once at load with the input tensor's scale and
+ * zero point, so run() is inference only.
  */
 public final class LiteRtRunner implements ModelRunner {
+  final boolean gpu; // package-private: the JVM probe RunnerChoice reads it
   private Interpreter interpreter;
+  private GpuDelegate gpuDelegate;
   private ByteBuffer input;
   private final Map<Integer, Object> outputs = new HashMap<>();
+
+  /** @param gpu add LiteRT's GPU delegate (compute units "gpu") */
+  public LiteRtRunner(boolean gpu) {
+    this.gpu = gpu;
+  }
 
   @Override
   public String runtime() {
@@ -39,7 +51,10 @@ public final class LiteRtRunner implements ModelRunner {
   public void load(File modelFile, InputTensor in, int threads) {
     Interpreter.Options options = new Interpreter.Options();
     if (threads > 0) {
-      options.setNumThreads(threads);
+      options.setNumThreads(threads); // with the GPU delegate: for the ops it leaves to the CPU
+    }
+    if (gpu) {
+      options.addDelegate(gpuDelegate());
     }
     interpreter = new Interpreter(modelFile, options);
     Tensor t = interpreter.getInputTensor(0);
@@ -70,6 +85,24 @@ public final class LiteRtRunner implements ModelRunner {
     }
   }
 
+  /**
+   * The GPU delegate with the options LiteRT's CompatibilityList picks for this GPU, keeping
+   * fp32 arithmetic: the artifact is fp32, so the GPU computes what the manifest describes
+   * (the delegate's default would allow fp16).
+   */
+  private GpuDelegate gpuDelegate() {
+    try (CompatibilityList compatibility = new CompatibilityList()) {
+      if (!compatibility.isDelegateSupportedOnThisDevice()) {
+        throw new IllegalStateException("LiteRT's GPU delegate does not support this device's "
+            + "GPU (CompatibilityList); run with --compute-unit cpu");
+      }
+      GpuDelegateFactory.Options gpuOptions = compatibility.getBestOptionsForThisDevice();
+      gpuOptions.setPrecisionLossAllowed(false);
+      gpuDelegate = new GpuDelegate(gpuOptions);
+      return gpuDelegate;
+    }
+  }
+
   @Override
   public void run() {
     input.rewind();
@@ -84,6 +117,10 @@ public final class LiteRtRunner implements ModelRunner {
     if (interpreter != null) {
       interpreter.close();
       interpreter = null;
+    }
+    if (gpuDelegate != null) { // after the interpreter that uses it
+      gpuDelegate.close();
+      gpuDelegate = null;
     }
   }
 }
