@@ -58,9 +58,9 @@ def rows_for(model_name: str, targets: list[str], out_root: Path, frames: int, s
 
 def rows_from_folder(root: Path) -> list[list]:
     """Rows from the manifests under `root` (artifacts kept with --out), without converting."""
-    from converters.manifest import read_manifest
+    from mobilekit.artifact import read_manifest
 
-    return [row_from_manifest(read_manifest(p.parent)) for p in sorted(root.glob("*/manifest.json"))]
+    return [row_from_manifest(read_manifest(p.parent).model_dump(mode="json")) for p in sorted(root.glob("*/manifest.json"))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,10 +12,11 @@ from torch import nn
 
 from converters.backends import TARGETS, get_target
 from converters.job import quiet
-from converters.manifest import build_manifest, sha256_of, size_of
+from converters.manifest import build_manifest
 from converters.pipeline import (DEFAULT_OUT_ROOT, Prepared, check_options, finish, host_runtime, lower_or_explain,
                                  new_job, prepare, resolve, rewrite_for_target, staged)
 from converters.source import INPUT_NAME, SourceModel
+from mobilekit.artifact import sha256_of, size_of
 from mobilekit.errors import MobilekitError
 
 

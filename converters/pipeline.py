@@ -133,7 +133,7 @@ def finish(staging: Path, prep: Prepared, manifest: dict) -> Path:
     """Write the manifest and swap the staged folder into place: into `<folder>.failed` when
     the evaluation failed (kept for inspection; the folder stays as it was). Returns the
     folder the artifact now lives in."""
-    from converters.manifest import write_manifest
+    from mobilekit.artifact import write_manifest
 
     write_manifest(staging, manifest)
     dest = failed_folder(prep.folder) if manifest["validation"]["status"] == "failed" else prep.folder

@@ -20,7 +20,6 @@ this machine; loading one raises a MobilekitError that says why (the backend's r
 from __future__ import annotations
 
 import importlib.metadata
-import json
 from pathlib import Path
 
 import numpy as np
@@ -66,35 +65,13 @@ class HostRuntime:
 
 
 def resolve_artifact_file(path: str | Path) -> tuple[Path, dict | None]:
-    """An artifact folder (with manifest.json) or a model file -> (file, manifest or None)."""
-    path = Path(path)
-    if not path.exists():
-        raise MobilekitError(f"{path} does not exist", "give an artifact folder from `mobilekit convert` "
-                                                       "or a model file")
-    if path.is_dir() and path.suffix != ".mlpackage":
-        manifest_path = path / "manifest.json"
-        if not manifest_path.is_file():
-            raise MobilekitError(f"{path} has no manifest.json",
-                                 "give the model file itself, or a folder written by `mobilekit convert`")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            file = path / manifest["file"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise MobilekitError(f"{manifest_path} is not a mobilekit manifest ({e})",
-                                 "re-convert the model with `mobilekit convert`") from e
-        if not file.exists():
-            raise MobilekitError(f"{file} named by {manifest_path} is missing", "re-convert the model")
-        return file, manifest
-    manifest_path = path.parent / "manifest.json"
-    manifest = None
-    if manifest_path.is_file():
-        try:
-            m = json.loads(manifest_path.read_text())
-            manifest = m if m.get("file") == path.name else None
-        except ValueError:
-            manifest = None
-    return path, manifest
+    """An artifact folder (with manifest.json) or a model file -> (file, manifest dict or None:
+    a bare file, or one whose folder's manifest names another file). The manifest is validated;
+    the sha256 is not checked here (loading is timed, and callers that need it verify first)."""
+    from mobilekit.artifact import open_artifact
 
+    art = open_artifact(path, verify=False, bare_ok=True)
+    return art.file, (art.manifest.model_dump(mode="json") if art.manifest is not None else None)
 
 
 def load_runtime(artifact: str | Path, threads: int | None = None) -> HostRuntime:

@@ -12,7 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from conftest import REPO
-from mobilekit.collector.wire import MODEL_NAME_PATTERN, SCHEMA_DIR, ArtifactManifest
+from mobilekit.artifact import MODEL_NAME_PATTERN
+from mobilekit.collector.wire import SCHEMA_DIR, ArtifactManifest
 
 NAMES = json.loads((SCHEMA_DIR / "artifact_names.json").read_text())
 GOLDEN = json.loads((SCHEMA_DIR / "golden" / "manifest_xnnpack.json").read_text())

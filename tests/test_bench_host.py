@@ -118,7 +118,7 @@ def test_corrupt_artifact_is_refused(onnx_artifact, tmp_path):
     code, stderr = _bench_here("--artifact", str(broken), "--iters", "1")
     assert code == 2
     assert stderr.strip().splitlines()[-1].startswith("error: ")
-    assert "does not match the sha256 in its manifest" in stderr
+    assert "does not match the manifest's sha256" in stderr
 
     with pytest.raises(MobilekitError, match="has no manifest.json"):
         run_artifact(tmp_path)

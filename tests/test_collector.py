@@ -248,8 +248,8 @@ def test_artifact_with_wrong_checksum_or_token_is_refused_and_not_kept(server, t
 def test_directory_artifact_travels_as_a_zip_checked_against_the_manifest(server, tmp_path):
     import zipfile
 
-    from converters.manifest import sha256_of
-    from mobilekit.collector.artifacts import directory_sha256, zip_directory
+    from mobilekit.artifact import directory_sha256, sha256_of
+    from mobilekit.collector.artifacts import zip_directory
 
     folder, _ = make_onnx_artifact(tmp_path / "pkg")
     pkg = folder / "model.mlpackage"  # stands in for an .mlpackage: a directory artifact

@@ -22,13 +22,14 @@ from torch import nn
 from converters.api import Artifact, convert
 from converters.backends import Scheme, Target, backend_of, get_scheme, get_target, schemes_for
 from converters.job import quiet
-from converters.manifest import build_manifest, sha256_of, size_of
+from converters.manifest import build_manifest
 from converters.pipeline import (check_options, eager_outputs, finish, host_runtime, prepare, resolve,
                                  rewrite_for_target, staged)
 from converters.quantize.calibration import CalibrationData, load_clips
 from converters.quantize.job import QuantJob, QuantResult
 from converters.quantize.report import agreement, ratio, top1_accuracy
 from converters.source import INPUT_NAME, SourceModel
+from mobilekit.artifact import sha256_of, size_of
 from mobilekit.errors import MobilekitError
 
 

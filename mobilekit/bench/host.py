@@ -19,45 +19,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mobilekit.bench.memory import PeakMemory
-from mobilekit.bench.stats import summarize, timed_runs
+from mobilekit.timing import summarize, timed_runs
 from mobilekit.errors import MobilekitError
 
 APP_NAME = "mobilekit-host"
 
 
-class ArtifactError(MobilekitError):
-    """A folder that is not a readable, intact `mobilekit convert` artifact."""
-
-
 def read_artifact(artifact_dir: str | Path):
-    """(manifest, model file path) of an artifact folder, with the file's sha256 checked."""
-    from pydantic import ValidationError
+    """(manifest, model file path) of an artifact folder (or of its model file), with the
+    file's sha256 checked: mobilekit.artifact.open_artifact, whose errors say what is wrong."""
+    from mobilekit.artifact import open_artifact
 
-    from mobilekit.collector.wire import ArtifactManifest
-
-    folder = Path(artifact_dir)
-    if folder.is_file():
-        folder = folder.parent
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise ArtifactError(f"{folder} has no manifest.json",
-                            "pass a folder written by `mobilekit convert`")
-    try:
-        manifest = ArtifactManifest.model_validate_json(manifest_path.read_bytes())
-    except ValidationError as e:
-        fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in e.errors()[:5])
-        raise ArtifactError(f"{manifest_path} is not a valid artifact manifest (fields: {fields})",
-                            "re-run `mobilekit convert` to write it again") from None
-    from converters.manifest import sha256_of  # the converter's hash (a .mlpackage is a folder)
-
-    model_file = folder / manifest.file
-    if not model_file.exists():
-        raise ArtifactError(f"{manifest_path} names {manifest.file}, which is not in {folder}",
-                            "copy the whole artifact folder, or convert again")
-    if sha256_of(model_file) != manifest.sha256:
-        raise ArtifactError(f"{model_file} does not match the sha256 in its manifest "
-                            "(corrupt or replaced)", "convert or download the artifact again")
-    return manifest, model_file
+    art = open_artifact(artifact_dir, verify=True)
+    return art.manifest, art.file
 
 
 def host_device() -> dict:

@@ -4,7 +4,9 @@ the wire: read and check one on the client, keep the bytes on the server.
 A model that is a directory (an .mlpackage) travels as a zip with fixed timestamps and sorted
 entries, so pushing the same artifact twice gives the same bytes and the same id. The server
 keeps files content-addressed under its artifact folder (`<sha256 of the bytes>`), so the
-database row and the bytes cannot disagree about what a hash means.
+database row and the bytes cannot disagree about what a hash means. Opening, verifying and
+hashing an artifact are mobilekit.artifact's; this module adds the wire format's manifest
+(the registry's targets), the zip and the server's store.
 """
 
 from __future__ import annotations
@@ -18,54 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
-from pydantic import ValidationError
-
+from mobilekit.artifact import (CHUNK, open_artifact, parse_manifest, sha256_file,  # noqa: F401 - client, server
+                                zipped_directory_sha256)
 from mobilekit.collector.wire import ArtifactManifest
-from mobilekit.errors import MobilekitError
 
-CHUNK = 1 << 20
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def directory_sha256(path: Path) -> str:
-    """The manifest's sha256 of a directory model (.mlpackage): each file's relative path,
-    a NUL, then its bytes, in sorted path order. Must equal converters.manifest.sha256_of
-    (tests/test_collector.py checks); kept here so the collector does not import converters."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in Path(path).rglob("*") if p.is_file()):
-        h.update(f.relative_to(path).as_posix().encode() + b"\0")
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(CHUNK), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-def zipped_directory_sha256(zip_path: Path, top: str) -> str:
-    """directory_sha256 of the directory `top` inside a zip, read without extracting; a zip
-    with anything outside `top/` is refused (ValueError)."""
-    h = hashlib.sha256()
-    with zipfile.ZipFile(zip_path) as zf:
-        entries = {}
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            if not info.filename.startswith(top + "/"):
-                raise ValueError(f"zip entry {info.filename!r} is outside {top}/")
-            entries[info.filename[len(top) + 1:]] = info
-        for rel in sorted(entries):
-            h.update(rel.encode() + b"\0")
-            with zf.open(entries[rel]) as fh:
-                for block in iter(lambda: fh.read(CHUNK), b""):
-                    h.update(block)
-    return h.hexdigest()
 
 
 def artifact_id(manifest: ArtifactManifest) -> str:
@@ -85,14 +44,8 @@ def zip_directory(src: Path, dest: Path) -> None:
 
 
 def read_manifest(text: bytes | str, where: str) -> ArtifactManifest:
-    try:
-        return ArtifactManifest.model_validate_json(text)
-    except ValidationError as e:
-        errs = e.errors()
-        fields = ", ".join(".".join(str(p) for p in err["loc"]) or "(root)" for err in errs)
-        first = errs[0]["msg"].removeprefix("Value error, ")
-        raise MobilekitError(f"{where} is not a valid artifact manifest (fields: {fields}; {first})",
-                             "re-create the artifact with `mobilekit convert`") from e
+    """A manifest as the wire format takes it (the registry's targets and runtimes)."""
+    return parse_manifest(text, where, ArtifactManifest)
 
 
 @dataclass
@@ -111,32 +64,16 @@ class ArtifactUpload:
 
 
 def prepare_upload(folder: Path) -> ArtifactUpload:
-    """Check an artifact folder and get it ready to upload (caller closes it)."""
-    folder = Path(folder)
-    mpath = folder / "manifest.json"
-    if not mpath.is_file():
-        raise MobilekitError(f"{folder} has no manifest.json",
-                             "pass the folder `mobilekit convert` wrote (it holds manifest.json and the model)")
-    raw = mpath.read_bytes()
-    manifest = read_manifest(raw, str(mpath))
-    model_path = folder / manifest.file
-    if not model_path.exists():
-        raise MobilekitError(f"{model_path} named by the manifest is missing",
-                             "re-run `mobilekit convert` or copy the whole artifact folder")
-    if model_path.is_dir():
-        digest = directory_sha256(model_path)
-        if digest != manifest.sha256:
-            raise MobilekitError(f"{model_path} has sha256 {digest[:12]}..., the manifest says "
-                                 f"{manifest.sha256[:12]}...", "the package changed after conversion; re-run `mobilekit convert`")
+    """Check an artifact folder (wire-valid manifest, model file intact) and get it ready to
+    upload (caller closes it)."""
+    art = open_artifact(folder, schema=ArtifactManifest)
+    manifest, raw = art.manifest, art.manifest_path.read_bytes()
+    if art.file.is_dir():
         tmp = Path(tempfile.mkdtemp(prefix="mobilekit-push-"))
         zipped = tmp / f"{manifest.file}.zip"
-        zip_directory(model_path, zipped)
+        zip_directory(art.file, zipped)
         return ArtifactUpload(manifest, raw, zipped, zipped.name, sha256_file(zipped), cleanup=tmp)
-    digest = sha256_file(model_path)
-    if digest != manifest.sha256:
-        raise MobilekitError(f"{model_path} has sha256 {digest[:12]}..., the manifest says "
-                             f"{manifest.sha256[:12]}...", "the file changed after conversion; re-run `mobilekit convert`")
-    return ArtifactUpload(manifest, raw, model_path, manifest.file, digest)
+    return ArtifactUpload(manifest, raw, art.file, manifest.file, manifest.sha256)
 
 
 UPLOAD_PREFIX = ".upload-"

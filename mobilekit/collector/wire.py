@@ -1,8 +1,10 @@
 """The wire format: the one source of truth for what crosses the network.
 
 Device reports (phones and hosts -> collector) and artifact manifests (converter -> apps)
-are versioned pydantic models. `python -m mobilekit.collector.wire` exports their JSON
-Schema and the golden example payloads to mobilekit/collector/schemas/, where the Java
+are versioned pydantic models. The manifest's models live with the artifact
+(mobilekit.artifact.schema); this module narrows its target and runtime to the registry's
+(converters.backends), as it does a report's. `python -m mobilekit.collector.wire` exports
+their JSON Schema and the golden example payloads to mobilekit/collector/schemas/, where the Java
 (android_app/benchcore) and Swift (ios_app/BenchCore) tests read them; tests/test_wire_schema.py
 keeps the checked-in files equal to what these models produce.
 
@@ -15,163 +17,40 @@ stored as null and the stored payload would then fail this very schema).
 from __future__ import annotations
 
 import json
-import math
-import re
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from converters.backends import runtime_names, target_names
+from mobilekit.artifact import schema as _artifact
+from mobilekit.artifact.schema import (  # noqa: F401 - the wire format's names for the manifest's parts
+    MANIFEST_FILE_NAME, MANIFEST_SCHEMA_VERSION, MODEL_NAME_PATTERN, InputSpec, JsonObject, OutputSpec,
+    Quantization, UtcDatetime, Validation, check_file_name, check_sha256)
+from mobilekit.artifact.schema import StrictModel as _Strict
 
 REPORT_SCHEMA_VERSION = 1
-MANIFEST_SCHEMA_VERSION = 1
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
-TARGETS = ("ane", "coreml-gpu", "coreml-cpu", "xnnpack", "ptl", "tflite", "onnx", "et-coreml")
+# The registry's lists (converters.backends): a target added there is on the wire at once.
+TARGETS = tuple(target_names())
 # Reports may also describe eager PyTorch on a desktop (`mobilekit bench --models ... --post`):
-# no artifact file exists, so "pytorch" is a report target but never a manifest's.
+# no artifact file exists, so "pytorch" is a report target and runtime but never a manifest's target.
 REPORT_TARGETS = TARGETS + ("pytorch",)
-RUNTIMES = ("coreml", "executorch", "pytorch-lite", "litert", "onnxruntime", "pytorch")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-# A model name becomes part of an artifact id (`<model>-<target>-<sha8>`), a URL path segment
-# and a folder name: letters, digits, `_`, `.` and `-` only, so every id can be fetched.
-MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
-MANIFEST_FILE_NAME = "manifest.json"
+RUNTIMES = tuple(runtime_names()) + ("pytorch",)
 # Longer than any timed run can be: keeps medians of medians and ratios finite.
 MAX_MS = 1e9
 
-
-def _utc_convertible(v: datetime) -> datetime:
-    """Refuse a time that has no UTC equivalent (9999-12-31T23:59:59-23:59 overflows year
-    9999): stored times and filters are compared in UTC."""
-    if v.tzinfo is not None:
-        try:
-            v.astimezone(timezone.utc)
-        except OverflowError:
-            raise ValueError("time is out of range once converted to UTC; send it in UTC (Z)") from None
-    return v
-
-
-def _finite_json(v: Any, where: str = "") -> Any:
-    """Free-form JSON (conversion notes, quantization report) must hold finite numbers too."""
-    if isinstance(v, float) and not math.isfinite(v):
-        raise ValueError(f"{where or 'value'} is {v}; only finite numbers are allowed")
-    if isinstance(v, dict):
-        for k, x in v.items():
-            _finite_json(x, f"{where}.{k}" if where else str(k))
-    elif isinstance(v, list):
-        for i, x in enumerate(v):
-            _finite_json(x, f"{where}[{i}]")
-    return v
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc_convertible)]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]
 Milliseconds = Annotated[float, Field(ge=0, le=MAX_MS)]
 
 
-def check_file_name(name: str) -> str:
-    """The artifact file named by a manifest: one plain name inside the artifact folder. The
-    Android reader (benchcore Manifest.java) refuses `/`, `\\` and `..`; beyond that, `.`, an
-    empty name and manifest.json itself would make a download overwrite or miss the folder."""
-    if name in ("", ".", "..") or "/" in name or "\\" in name:
-        raise ValueError(f"file {name!r} must be a plain file name inside the artifact folder "
-                         "(no '/', '\\', '.' or '..')")
-    if name == MANIFEST_FILE_NAME:
-        raise ValueError(f"file {name!r} is the manifest's own name; name the model file")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise ValueError(f"file {name!r} contains control characters")
-    return name
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
 # ----------------------------------------------------------------------------- manifest
-class InputSpec(_Strict):
-    name: str = Field(description="Input tensor name in the artifact")
-    shape: list[int] = Field(description="Static shape, e.g. [1, 16, 3, 224, 224]")
-    layout: str = Field("BTCHW", description="Axis order of `shape`")
-    dtype: Literal["float32", "float16", "int8", "uint8"] = "float32"
-    color: Literal["RGB", "BGR"] = "RGB"
-    scale: float = Field(1 / 255, description="Pixel value multiplier applied before mean/std")
-    mean: list[float]
-    std: list[float]
-    frame_sampling: str = Field("tsn", description="tsn: one frame per equal segment (centre at "
-                                                   "inference); consecutive: streaming models")
-
-
-class OutputSpec(_Strict):
-    name: str
-    shape: list[int]
-    kind: Literal["logits", "state"] = "logits"
-
-
-class Validation(_Strict):
-    status: Literal["passed", "failed", "skipped"]
-    reason: Optional[str] = Field(None, description="Why skipped or failed, e.g. 'needs macOS'")
-    runtime: Optional[str] = Field(None, description="Host runtime used, e.g. 'executorch 1.5.1'")
-    samples: Optional[int] = Field(None, description="Random clips compared against eager PyTorch")
-    max_abs_diff: Optional[float] = None
-    mean_abs_diff: Optional[float] = None
-    top1_agreement: Optional[float] = Field(None, ge=0, le=1)
-    tolerance: Optional[float] = None
-    host_latency_ms: Optional[float] = Field(None, description="Median host latency, batch 1")
-
-
-class Quantization(_Strict):
-    scheme: str = Field(description="e.g. int8, int8-dynamic, w8, palettize4, dynamic-int8")
-    tool: str = Field(description="Library that quantized, e.g. 'torchao pt2e + XNNPACKQuantizer'")
-    calibration: Optional[str] = Field(None, description="Calibration source, e.g. 'synthetic'")
-    calibration_samples: Optional[int] = None
-    report: JsonObject = Field(default_factory=dict, description="Size/latency/agreement before vs after")
-
-
-class ArtifactManifest(_Strict):
-    schema_version: Literal[1] = MANIFEST_SCHEMA_VERSION
-    model: str = Field(json_schema_extra={"pattern": MODEL_NAME_PATTERN},
-                       description="Letters, digits, _ . - (part of the collector's artifact id)")
-    family: Optional[str] = None
-    num_classes: int
-    classes: Optional[list[str]] = Field(None, description="Class labels in logit order, if known")
-    input: InputSpec
-    outputs: list[OutputSpec] = Field(min_length=1)
+# The manifest's schema lives with the artifact (mobilekit/artifact/schema.py, the ground
+# floor, which knows no registry); the wire narrows target and runtime to the registry's.
+# Same class name, no docstring: the exported JSON Schema's title and text stay the apps'.
+class ArtifactManifest(_artifact.ArtifactManifest):
     target: Literal[TARGETS]
     runtime: Literal[RUNTIMES]
-    compute_units: str = Field(description="cpuAndNeuralEngine, cpuAndGPU, cpuOnly, cpu")
-    delegate: Optional[str] = Field(None, description="ExecuTorch delegate, e.g. xnnpack, coreml")
-    precision: Literal["fp32", "fp16", "int8", "mixed"]
-    quantization: Optional[Quantization] = None
-    file: str = Field(max_length=200, description="The artifact's file name inside its folder: a "
-                                                  "plain name, not manifest.json")
-    size_bytes: int = Field(ge=0, le=2**63 - 1)
-    sha256: str
-    created_at: UtcDatetime
-    tools: dict[str, str] = Field(description="Versions of torch, the converter and runtime")
-    validation: Validation
-    conversion: JsonObject = Field(default_factory=dict, description="seconds, rewrites applied, notes")
-
-    @field_validator("file")
-    @classmethod
-    def _file(cls, v: str) -> str:
-        return check_file_name(v)
-
-    @field_validator("model")
-    @classmethod
-    def _model(cls, v: str) -> str:
-        if not _MODEL_NAME.fullmatch(v):
-            raise ValueError(f"model {v!r} must be 1-100 letters, digits, '_', '.' or '-' starting with a "
-                             "letter or digit (it becomes part of the artifact id and its URL)")
-        return v
-
-    @field_validator("sha256")
-    @classmethod
-    def _sha(cls, v: str) -> str:
-        if not _SHA256.match(v):
-            raise ValueError("sha256 must be 64 lowercase hex digits")
-        return v
 
 
 # ------------------------------------------------------------------------------- report
@@ -202,7 +81,10 @@ class ArtifactRef(_Strict):
     precision: Optional[str] = None
     quantization: Optional[str] = None
 
-    _sha = field_validator("sha256")(ArtifactManifest._sha.__func__)
+    @field_validator("sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        return check_sha256(v)
 
 
 class RunConfig(_Strict):

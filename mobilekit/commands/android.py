@@ -49,23 +49,14 @@ def find_adb() -> str:
 
 def check_artifact(folder: Path):
     """The artifact's manifest, after checking it runs on Android and its file is intact."""
-    from mobilekit.collector.artifacts import read_manifest, sha256_file
+    from mobilekit.artifact import open_artifact
 
-    mpath = folder / "manifest.json"
-    if not mpath.is_file():
-        raise MobilekitError(f"{folder} has no manifest.json",
-                             "pass a folder written by `mobilekit convert` (model file + manifest.json)")
-    manifest = read_manifest(mpath.read_bytes(), str(mpath))
+    art = open_artifact(folder, verify=False)  # the runtime first: a Core ML folder is refused as such
+    manifest = art.manifest
     if manifest.runtime not in ANDROID_RUNTIMES or manifest.delegate == "coreml":
         raise MobilekitError(f"target {manifest.target} ({manifest.runtime}) does not run in the Android app",
-                             "convert with --target xnnpack, ptl or tflite")
-    model = folder / manifest.file
-    if not model.is_file():
-        raise MobilekitError(f"{model} named by the manifest is missing",
-                             "copy the whole artifact folder or re-run `mobilekit convert`")
-    if sha256_file(model) != manifest.sha256:
-        raise MobilekitError(f"{model} does not match the manifest's sha256",
-                             "the file changed after conversion; re-run `mobilekit convert`")
+                             "convert with --target xnnpack, vulkan, ptl or tflite")
+    art.verify()
     return manifest
 
 

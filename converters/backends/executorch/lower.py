@@ -83,19 +83,21 @@ def lower_program(model: torch.nn.Module, example_input: torch.Tensor, partition
 
 
 def delegation_summary(graph_module) -> dict:
-    """How much of the graph the delegate took: node counts and the ops left to portable kernels."""
+    """How much of the graph the delegate took: compute nodes delegated and not (getitems,
+    which only unpack a delegate's outputs, not counted), and the ops left to portable kernels."""
     from executorch.devtools.backend_debug import get_delegation_info
 
     info = get_delegation_info(graph_module)
-    total = info.num_delegated_nodes + info.num_non_delegated_nodes
-    left = Counter({op: b.non_delegated for op, b in info.delegation_by_operator.items()
-                    if b.non_delegated and op not in ("getitem",)})
+    by_op = {op: b for op, b in info.delegation_by_operator.items() if op != "getitem"}
+    delegated = sum(b.delegated for b in by_op.values())
+    left = sum(b.non_delegated for b in by_op.values())
     return {
         "delegated_subgraphs": info.num_delegated_subgraphs,
-        "delegated_nodes": info.num_delegated_nodes,
-        "non_delegated_nodes": info.num_non_delegated_nodes,
-        "share": round(info.num_delegated_nodes / total, 4) if total else None,
-        "non_delegated_ops": dict(left.most_common()),
+        "delegated_nodes": delegated,
+        "non_delegated_nodes": left,
+        "share": round(delegated / (delegated + left), 4) if delegated + left else None,
+        "non_delegated_ops": dict(Counter({op: b.non_delegated for op, b in by_op.items()
+                                           if b.non_delegated}).most_common()),
     }
 
 

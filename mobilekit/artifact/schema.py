@@ -1,0 +1,187 @@
+"""manifest.json: the versioned pydantic models of what `mobilekit convert` writes beside a
+model file, and the naming rules every reader of an artifact applies.
+
+This is the ground floor: it knows no registry. `target`, `runtime` and `compute_units` are
+checked here as well-formed names only; the collector's wire format
+(mobilekit.collector.wire.ArtifactManifest, a subclass) narrows target and runtime to the
+registry's lists (converters.backends), and is what the JSON Schema for the apps is exported
+from. Field names, types and descriptions here are that schema: change them only together
+with the checked-in files under mobilekit/collector/schemas/ (python -m mobilekit.collector.wire).
+
+Conventions: snake_case keys, times in ISO 8601 UTC, unknown keys rejected (a typo is an
+error, not data loss), every number finite (JSON cannot carry Infinity/NaN). The model
+classes carry no docstrings on purpose: pydantic would put them in the exported schema.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_FILE_NAME = "manifest.json"
+# A model name becomes part of an artifact id (`<model>-<target>-<sha8>`), a URL path segment
+# and a folder name: letters, digits, `_`, `.` and `-` only, so every id can be fetched.
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# Targets, runtimes and compute units (xnnpack, pytorch-lite, cpuAndNeuralEngine): the target
+# is part of the artifact id too, so the same URL-safe alphabet, starting with a letter.
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+_NAME = re.compile(NAME_PATTERN)
+_SHA256 = re.compile(SHA256_PATTERN)
+
+
+def _utc_convertible(v: datetime) -> datetime:
+    """Refuse a time that has no UTC equivalent (9999-12-31T23:59:59-23:59 overflows year
+    9999): stored times and filters are compared in UTC."""
+    if v.tzinfo is not None:
+        try:
+            v.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("time is out of range once converted to UTC; send it in UTC (Z)") from None
+    return v
+
+
+def _finite_json(v: Any, where: str = "") -> Any:
+    """Free-form JSON (conversion notes, quantization report) must hold finite numbers too."""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"{where or 'value'} is {v}; only finite numbers are allowed")
+    if isinstance(v, dict):
+        for k, x in v.items():
+            _finite_json(x, f"{where}.{k}" if where else str(k))
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            _finite_json(x, f"{where}[{i}]")
+    return v
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc_convertible)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_finite_json)]
+
+
+def check_file_name(name: str) -> str:
+    """The artifact file named by a manifest: one plain name inside the artifact folder. The
+    Android reader (benchcore Manifest.java) refuses `/`, `\\` and `..`; beyond that, `.`, an
+    empty name and manifest.json itself would make a download overwrite or miss the folder."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"file {name!r} must be a plain file name inside the artifact folder "
+                         "(no '/', '\\', '.' or '..')")
+    if name == MANIFEST_FILE_NAME:
+        raise ValueError(f"file {name!r} is the manifest's own name; name the model file")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"file {name!r} contains control characters")
+    return name
+
+
+def check_model_name(name: str) -> str:
+    if not _MODEL_NAME.fullmatch(name):
+        raise ValueError(f"model {name!r} must be 1-100 letters, digits, '_', '.' or '-' starting with a "
+                         "letter or digit (it becomes part of the artifact id and its URL)")
+    return name
+
+
+def check_name(name: str, what: str) -> str:
+    """A target, runtime or compute-unit name: well formed (the registry, one floor up, says
+    which ones exist)."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{what} {name!r} must be 1-64 letters, digits, '_', '.' or '-' starting with a letter")
+    return name
+
+
+def check_sha256(v: str) -> str:
+    if not _SHA256.match(v):
+        raise ValueError("sha256 must be 64 lowercase hex digits")
+    return v
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class InputSpec(StrictModel):
+    name: str = Field(description="Input tensor name in the artifact")
+    shape: list[int] = Field(description="Static shape, e.g. [1, 16, 3, 224, 224]")
+    layout: str = Field("BTCHW", description="Axis order of `shape`")
+    dtype: Literal["float32", "float16", "int8", "uint8"] = "float32"
+    color: Literal["RGB", "BGR"] = "RGB"
+    scale: float = Field(1 / 255, description="Pixel value multiplier applied before mean/std")
+    mean: list[float]
+    std: list[float]
+    frame_sampling: str = Field("tsn", description="tsn: one frame per equal segment (centre at "
+                                                   "inference); consecutive: streaming models")
+
+
+class OutputSpec(StrictModel):
+    name: str
+    shape: list[int]
+    kind: Literal["logits", "state"] = "logits"
+
+
+class Validation(StrictModel):
+    status: Literal["passed", "failed", "skipped"]
+    reason: Optional[str] = Field(None, description="Why skipped or failed, e.g. 'needs macOS'")
+    runtime: Optional[str] = Field(None, description="Host runtime used, e.g. 'executorch 1.5.1'")
+    samples: Optional[int] = Field(None, description="Random clips compared against eager PyTorch")
+    max_abs_diff: Optional[float] = None
+    mean_abs_diff: Optional[float] = None
+    top1_agreement: Optional[float] = Field(None, ge=0, le=1)
+    tolerance: Optional[float] = None
+    host_latency_ms: Optional[float] = Field(None, description="Median host latency, batch 1")
+
+
+class Quantization(StrictModel):
+    scheme: str = Field(description="e.g. int8, int8-dynamic, w8, palettize4, dynamic-int8")
+    tool: str = Field(description="Library that quantized, e.g. 'torchao pt2e + XNNPACKQuantizer'")
+    calibration: Optional[str] = Field(None, description="Calibration source, e.g. 'synthetic'")
+    calibration_samples: Optional[int] = None
+    report: JsonObject = Field(default_factory=dict, description="Size/latency/agreement before vs after")
+
+
+class ArtifactManifest(StrictModel):
+    schema_version: Literal[1] = MANIFEST_SCHEMA_VERSION
+    model: str = Field(json_schema_extra={"pattern": MODEL_NAME_PATTERN},
+                       description="Letters, digits, _ . - (part of the collector's artifact id)")
+    family: Optional[str] = None
+    num_classes: int
+    classes: Optional[list[str]] = Field(None, description="Class labels in logit order, if known")
+    input: InputSpec
+    outputs: list[OutputSpec] = Field(min_length=1)
+    target: str
+    runtime: str
+    compute_units: str = Field(description="cpuAndNeuralEngine, cpuAndGPU, cpuOnly, cpu")
+    delegate: Optional[str] = Field(None, description="ExecuTorch delegate, e.g. xnnpack, coreml")
+    precision: Literal["fp32", "fp16", "int8", "mixed"]
+    quantization: Optional[Quantization] = None
+    file: str = Field(max_length=200, description="The artifact's file name inside its folder: a "
+                                                  "plain name, not manifest.json")
+    size_bytes: int = Field(ge=0, le=2**63 - 1)
+    sha256: str
+    created_at: UtcDatetime
+    tools: dict[str, str] = Field(description="Versions of torch, the converter and runtime")
+    validation: Validation
+    conversion: JsonObject = Field(default_factory=dict, description="seconds, rewrites applied, notes")
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return check_file_name(v)
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        return check_model_name(v)
+
+    @field_validator("target", "runtime", "compute_units")
+    @classmethod
+    def _names(cls, v: str, info) -> str:
+        return check_name(v, info.field_name.replace("_", " "))
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        return check_sha256(v)
