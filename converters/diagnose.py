@@ -83,32 +83,86 @@ def locate_op(graph, op_names: list[str]):
     return None
 
 
+class ConversionError(MobilekitError):
+    """A converter's failure, diagnosed. The facts travel as attributes, and the one-line
+    message is made from them, so callers read `op` / `module_path`, never the text:
+
+        kind          "export" (torch.export cannot capture the model), "op" (an op the target
+                      cannot take), "failed" (the tool failed without naming an op)
+        target        the target it was converting to
+        op            the op as the graph names it (aten.erfinv.default), or as the tool did
+                      when it is not in the graph; None for "export" / "failed"
+        module_path   where in the user's model the op comes from ("" for the top level);
+                      None when the op was not found in the graph
+        module_class  that module's class name
+        detail        the tool's first line ("export" / "failed")
+    """
+
+    def __init__(self, kind: str, target: str, *, op: str | None = None, module_path: str | None = None,
+                 module_class: str | None = None, detail: str = "", alternatives: tuple[str, ...] = ()):
+        self.kind, self.target, self.op = kind, target, op
+        self.module_path, self.module_class, self.detail = module_path, module_class, detail
+        self.alternatives = tuple(alternatives)
+        super().__init__(*self._render())
+
+    def _render(self) -> tuple[str, str]:
+        others = ", ".join(self.alternatives)
+        check = "run `mobilekit check` to list every op the target cannot take"
+        if self.kind == "export":
+            return (f"torch.export cannot capture the model (needed for {self.target}): {self.detail}",
+                    "make forward export-safe (static shapes, no data-dependent Python control flow, "
+                    "no in-place slice writes); --debug shows where")
+        if self.kind == "op" and self.module_path is not None:
+            at = (f" in `{self.module_path}` ({self.module_class})" if self.module_path
+                  else " (at the model's top level)")
+            return (f"target {self.target} cannot convert op {self.op}{at}",
+                    f"replace that op in the model, convert to another target ({others}), or {check}")
+        if self.kind == "op":
+            return (f"target {self.target} cannot convert op {self.op}",
+                    f"convert to another target ({others}), or {check}")
+        return (f"conversion to {self.target} failed: {self.detail}",
+                f"run with --debug for the traceback; try another target ({others}) or {check}")
+
+    def __reduce__(self):  # keyword facts: the default (cls, args) would lose them
+        return _conversion_error, (self.kind, self.target, self.op, self.module_path, self.module_class,
+                                   self.detail, self.alternatives)
+
+    def for_target(self, target: str) -> "ConversionError":
+        """The same facts for another target sharing the conversion (Core ML's fp16 targets)."""
+        return ConversionError(self.kind, target, op=self.op, module_path=self.module_path,
+                               module_class=self.module_class, detail=self.detail, alternatives=self.alternatives)
+
+    @property
+    def modules(self) -> list[str]:
+        """`path (Class)` as compat findings list modules; empty when not located."""
+        if self.module_path is None:
+            return []
+        return [f"{self.module_path} ({self.module_class})" if self.module_path else "(top level)"]
+
+
+def _conversion_error(kind, target, op, module_path, module_class, detail, alternatives) -> ConversionError:
+    return ConversionError(kind, target, op=op, module_path=module_path, module_class=module_class, detail=detail,
+                           alternatives=alternatives)
+
+
 def unsupported_op_error(exc: BaseException, model: torch.nn.Module, example_input: torch.Tensor,
-                         target: str, alternatives: list[str]) -> MobilekitError:
-    """A MobilekitError naming the op, its module path and the target, or a short generic one."""
+                         target: str, alternatives: list[str]) -> ConversionError:
+    """A ConversionError naming the op, its module path and the target, or a short generic one."""
     text = _messages(exc)
-    others = ", ".join(alternatives)
-    check = "run `mobilekit check` to list every op the target cannot take"
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     try:
         graph = _export_graph(model, example_input)
     except Exception as export_exc:  # the model itself does not export: not the target's fault
-        first = next((line.strip() for line in str(export_exc).splitlines() if line.strip()),
-                     type(export_exc).__name__)
-        return MobilekitError(f"torch.export cannot capture the model (needed for {target}): "
-                              f"{type(export_exc).__name__}: {first[:300]}",
-                              "make forward export-safe (static shapes, no data-dependent Python "
-                              "control flow, no in-place slice writes); --debug shows where")
+        line = next((line.strip() for line in str(export_exc).splitlines() if line.strip()),
+                    type(export_exc).__name__)
+        return ConversionError("export", target, detail=f"{type(export_exc).__name__}: {line[:300]}",
+                               alternatives=alternatives)
     ops = ops_named_in(text)
     where = locate_op(graph, ops) if ops else None
     if where:
         op, path, cls = where
-        at = f" in `{path}` ({cls})" if path else " (at the model's top level)"
-        return MobilekitError(f"target {target} cannot convert op {op}{at}",
-                              f"replace that op in the model, convert to another target ({others}), "
-                              f"or {check}")
+        return ConversionError("op", target, op=op, module_path=path, module_class=cls, alternatives=alternatives)
     if ops:
-        return MobilekitError(f"target {target} cannot convert op {ops[0]}",
-                              f"convert to another target ({others}), or {check}")
-    return MobilekitError(f"conversion to {target} failed: {type(exc).__name__}: {first[:300]}",
-                          f"run with --debug for the traceback; try another target ({others}) or {check}")
+        return ConversionError("op", target, op=ops[0], alternatives=alternatives)
+    return ConversionError("failed", target, detail=f"{type(exc).__name__}: {first[:300]}",
+                           alternatives=alternatives)

@@ -57,6 +57,15 @@ class FlatOutputs(nn.Module):
         return out if isinstance(out, tuple) else (out,)
 
 
+def artifact_model_name(class_name: str) -> str:
+    """A user class's name as the manifest's model name (the artifact id's first part, which
+    must start with a letter or digit: `_Net` -> `Net`, `Net<locals>` -> `Net-locals-`)."""
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", class_name).lstrip("_.-")[:100]
+    return name or "model"
+
+
 def model_module_name(traced_path: str) -> str:
     """A module path traced through FlatOutputs (nn_module_stack: "model.backbone.conv") as the
     user's model and its state dict name it ("backbone.conv"; "" for the model itself)."""
@@ -272,7 +281,7 @@ def _from_module(model: nn.Module, input_shape: list[int] | None) -> SourceModel
                              "pass example_input=torch.randn(...) (CLI: --input-shape 1,8,3,112,112)")
         s = config["image_size"]
         input_shape = [1, config["num_frames"], 3, s, s]
-    name = (config or {}).get("model") or type(model).__name__
+    name = (config or {}).get("model") or artifact_model_name(type(model).__name__)
     return SourceModel(module=model, example_input=_seeded_input(input_shape), name=name,
                        family=card.get("family"), card=card, config=config,
                        # class names of an official checkpoint loaded by create_model(checkpoint=)
@@ -329,7 +338,7 @@ def resolve_model(model_or_name: str | nn.Module | SourceModel | None = None, *,
                                  f"{_first_line(e)}", "fix its __init__ (run it in python to see the "
                                                       "traceback, or add --debug)") from e
         src = _from_module(instance, input_shape)
-        src.name = cls.__name__
+        src.name = artifact_model_name(cls.__name__)
     elif isinstance(model_or_name, nn.Module):
         if num_classes is not None:
             raise MobilekitError("num_classes does not apply to a model that is already built",

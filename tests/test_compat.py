@@ -82,9 +82,11 @@ def test_nondelegable_op_and_conv3d_show_module_paths(user_net):
     assert topk.modules == ["pick (TopTwo)"] and topk.count == 1
     conv = _finding(report, "aten.convolution")
     assert conv.modules == ["conv (Conv3d)"] and "conv3d" in conv.why.lower()
-    assert "rewrite_conv3d" in conv.rewrite
+    # Each finding names the graph pass that removes it (what --fix applies); topk has none.
+    assert conv.fix == "conv3d_as_conv2d" and "conv3d_as_conv2d" in conv.rewrite
     bn = _finding(report, "aten._native_batch_norm")
-    assert bn.modules == ["norm (BatchNorm3d)"]
+    assert bn.modules == ["norm (BatchNorm3d)"] and bn.fix == "batch_norm_5d_as_4d"
+    assert topk.fix is None
     # The portable convolution takes 3-D/4-D inputs only: the lowered program fails to run.
     assert report.verdict == CANNOT_CONVERT and "run time" in conv.why
     assert 0 < report.accelerated_share < 0.5 and report.share_basis == "flops"
@@ -100,8 +102,14 @@ def test_conv3d_rewrite_fully_delegated_and_numerically_identical(user_net, tmp_
     model.norm.running_mean.uniform_(-1, 1)
     model.norm.running_var.uniform_(0.5, 2)
     x = torch.randn(*CLIP)
+    # The converter's own rewrite (rewrite_conv3d, Target.rewrites) leaves --fix nothing to do...
     result = check(model, ["xnnpack"], example_input=x, fix=True)
-    assert result.rewrites == ["conv3d_as_conv2d"]
+    (report,) = result.reports
+    assert report.verdict == ACCELERATED, report.findings
+    assert result.rewrites == [] and report.fixed == [] and "rewrite_conv3d" in report.rewrites
+    # ...and on the model as written, --fix applies the graph passes its findings name.
+    result = check(model, ["xnnpack"], example_input=x, fix=True, as_written=True)
+    assert result.rewrites == ["graph_conv3d_as_conv2d", "graph_batch_norm_5d_as_4d"]
     (report,) = result.reports
     assert report.verdict == ACCELERATED, report.findings
     assert report.accelerated_share == 1.0 and report.op_share == 1.0

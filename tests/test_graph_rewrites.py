@@ -128,8 +128,13 @@ def test_check_reports_the_converter_result_and_names_the_rewrite_for_the_model_
 
     written = check(model, ["xnnpack"], example_input=_clip(0), as_written=True).reports[0]
     by_op = {f.op.rsplit(".", 1)[0]: f for f in written.findings}
-    assert "graph_avg_pool3d_as_2d" in by_op["aten.avg_pool3d"].rewrite
-    assert "graph_mean_as_4d" in by_op["aten.mean"].rewrite
-    # --fix applies them to the model as written too
-    fixed = check(model, ["xnnpack"], example_input=_clip(0), as_written=True, fix=True).reports[0]
+    assert by_op["aten.avg_pool3d"].fix == "avg_pool3d_as_2d" and "avg_pool3d_as_2d" in by_op["aten.avg_pool3d"].rewrite
+    assert by_op["aten.mean"].fix == "mean_as_4d" and by_op["aten._softmax"].fix == "softmax_last_dim"
+    # --fix applies exactly those to the model as written, and re-checks
+    result = check(model, ["xnnpack"], example_input=_clip(0), as_written=True, fix=True)
+    fixed = result.reports[0]
     assert fixed.verdict == ACCELERATED and "graph_softmax_last_dim" in fixed.rewrites
+    named = {f"graph_{f.fix}" for f in written.findings if f.fix}
+    assert named == {"graph_avg_pool3d_as_2d", "graph_mean_as_4d", "graph_softmax_last_dim"}
+    # ExecuTorch sees AdaptiveAvgPool3d(1) as a mean: mean_as_4d comes with adaptive_pool_as_mean
+    assert set(result.rewrites) == set(fixed.fixed) == named | {"graph_adaptive_pool_as_mean"}

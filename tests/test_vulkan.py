@@ -74,8 +74,8 @@ def test_the_check_as_a_compat_report():
     report = vulkan.check(_FramesAsBatch().eval(), torch.randn(2, 3, 16, 16))
     assert report.target == "vulkan" and report.verdict == FALLBACKS
     [finding] = report.findings
-    assert (finding.op, finding.count, finding.rewrite) == ("aten.convolution.default", 2,
-                                                            "split_batched_conv2d")
+    assert (finding.op, finding.count, finding.fix) == ("aten.convolution.default", 2, "split_batched_conv2d")
+    assert "--fix" in finding.rewrite
     assert report.op_share == 0.5 and report.accelerated_share < 0.5  # the convs hold the FLOPs
     assert any("VulkanBackend" in n for n in report.notes)
 
@@ -118,3 +118,26 @@ def test_importing_the_module_imports_no_torch():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["False", "False"]
+
+
+
+def test_convert_and_check_fix_apply_the_vulkan_pass(tmp_path):
+    """The registry's vulkan target lists split_batched_conv2d, so `convert` delegates every
+    conv of a frames-as-batch model; as written, `check` names that pass as the finding's fix,
+    and `check --fix` applies it."""
+    from converters import convert
+    from converters.backends import get_target
+    from converters.compat import ACCELERATED, FALLBACKS, check
+
+    model, x = _FramesAsBatch().eval(), torch.randn(2, 3, 16, 16)
+    art = convert(model, "vulkan", tmp_path / "v", example_input=x)
+    conversion = art.manifest["conversion"]
+    assert "graph_split_batched_conv2d" in conversion["rewrites"]
+    assert conversion["delegation"]["share"] == 1.0 and conversion["delegation"]["non_delegated_ops"] == {}
+    assert (art.validation["status"], art.validation["reason"]) == ("skipped", get_target("vulkan").host_skip_reason)
+    assert vulkan.pte_delegates(art.file) == ["VulkanBackend"]
+
+    [written] = check(model, ["vulkan"], example_input=x, as_written=True).reports
+    assert written.verdict == FALLBACKS and [f.fix for f in written.findings] == ["split_batched_conv2d"]
+    [fixed] = check(model, ["vulkan"], example_input=x, as_written=True, fix=True).reports
+    assert fixed.verdict == ACCELERATED and "graph_split_batched_conv2d" in fixed.rewrites

@@ -34,6 +34,11 @@ TARGETS: dict[str, Target] = dict(sorted(((t.name, t) for b in BACKENDS.values()
                                          key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else len(_ORDER)))
 
 
+# What `mobilekit convert`, `quantize` and `check` build when no target is named: runs on
+# Android and iOS CPUs and on this host, so it validates where it is built.
+DEFAULT_TARGET = "xnnpack"
+
+
 def target_names() -> list[str]:
     return list(TARGETS)
 
@@ -79,6 +84,16 @@ def get_scheme(target: str | Target, scheme: str) -> Scheme:
                          f"{tgt.name} supports {', '.join(s.name for s in tgt.schemes)}")
 
 
+def app_target_names(app: str) -> list[str]:
+    """Targets a sample app ("android", "ios") runs."""
+    return [t.name for t in TARGETS.values() if app in t.apps]
+
+
+def profiled_target_names() -> list[str]:
+    """Targets `mobilekit check --profile` can time per op on this host."""
+    return [t.name for t in TARGETS.values() if t.profiled]
+
+
 def runtime_names() -> list[str]:
     """Wire-format runtime names, one per backend."""
     return list(dict.fromkeys(b.runtime for b in BACKENDS.values()))
@@ -95,6 +110,7 @@ def compute_unit_names() -> list[str]:
     return list(dict.fromkeys(names))
 
 
-__all__ = ["BACKENDS", "Backend", "Scheme", "TARGETS", "Target", "backend_of", "checked_target_names",
+__all__ = ["BACKENDS", "Backend", "DEFAULT_TARGET", "Scheme", "TARGETS", "Target", "app_target_names", "backend_of",
+           "checked_target_names", "profiled_target_names",
            "compute_unit_names", "extensions", "get_scheme", "get_target", "quantizable_target_names", "runtime_names",
            "schemes_for", "target_names"]

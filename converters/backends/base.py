@@ -49,6 +49,8 @@ class Target:
     checked: bool = True      # `mobilekit check` has a compatibility check for it
     # Compute units an app may pick for the same file (LiteRT: cpu, or its GPU delegate).
     device_compute_units: tuple[str, ...] = ()
+    apps: tuple[str, ...] = ()    # the sample apps that run it: "android" (android_app/), "ios" (ios_app/)
+    profiled: bool = False        # `mobilekit check --profile` times its program per op on this host
 
     @property
     def host_skip_reason(self) -> str | None:
@@ -74,7 +76,9 @@ class Backend:
     runtime: str                        # wire-format runtime name
     tools: tuple[str, ...]              # distributions whose versions every manifest records
     targets: tuple[Target, ...] = field(default=())
-    host_runtime_module: str = ""       # "<package>.runtime", defining RUNTIME (a HostRuntime class)
+    # Python modules behind the runtime: `mobilekit bench` imports them before the clock starts,
+    # as an app has its runtime linked in.
+    runtime_modules: tuple[str, ...] = ()
 
     # --- what the pipeline calls -------------------------------------------------------------
     def lower(self, job) -> dict:

@@ -5,7 +5,6 @@ naming the op and its module path (converters/diagnose.py)."""
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 
 import torch
@@ -27,15 +26,31 @@ def run_converter(model, example_input, target: str, path: Path) -> dict:
         return backend_of(tgt).lower(job) or {}
 
 
+def convert_or_report(model, example_input, target: str, tool: str, path: Path) -> tuple[dict | None,
+                                                                                     TargetReport | None]:
+    """The converter's own code to `path`: (its extras, None), or (None, the `cannot convert`
+    report naming the op) when it fails."""
+    try:
+        return run_converter(model, example_input, target, path), None
+    except Exception as e:
+        return None, failure_report(e, model, example_input, target, tool)
+
+
 def failure_report(exc: BaseException, model, example_input, target: str, tool: str) -> TargetReport:
     from converters.diagnose import unsupported_op_error
     from converters.job import quiet
 
     with quiet():
         err = unsupported_op_error(exc, model, example_input, target, [])
-    m = re.search(r"cannot convert op (\S+)(?: in `([^`]*)` \((\w+)\))?", err.problem)
-    finding = Finding(op=m.group(1) if m else type(exc).__name__, count=1,
-                      modules=[f"{m.group(2)} ({m.group(3)})"] if m and m.group(2) else [],
-                      why=err.problem, rewrite="replace that op in the model, or use another target",
-                      placement="none")
-    return TargetReport(target=target, verdict=CANNOT_CONVERT, findings=[finding], tool=tool)
+    return TargetReport(target=target, verdict=CANNOT_CONVERT, findings=[conversion_finding(err, type(exc).__name__)],
+                        tool=tool)
+
+
+def conversion_finding(err, unnamed: str, rewrite: str = "replace that op in the model, or use another target") \
+        -> Finding:
+    """The finding for a diagnosed conversion failure (a converters.diagnose.ConversionError, its
+    facts read as data); `unnamed` stands for the op when the tool named none."""
+    from converters.graph_rewrites import fix_for
+
+    return Finding(op=err.op or unnamed, count=1, modules=err.modules, why=err.problem, rewrite=rewrite,
+                   placement="none", fix=fix_for(err.op) if err.op else None)

@@ -38,6 +38,9 @@ class Finding:
     evidence: str = "tool"         # tool (partitioner / converter / runtime) or heuristic
     severity: str = "fallback"     # fallback (leaves the fast path) or perf / numeric (warnings)
     flops_share: float | None = None  # this op's share of the model's FLOPs, where known
+    # The rewrite that removes it, by name: a graph pass (converters.graph_rewrites.GRAPH_PASSES)
+    # or a module fix (converters.compat.rewrites.FIXES); `check --fix` applies exactly these.
+    fix: str | None = None
 
 
 @dataclass
@@ -50,6 +53,7 @@ class TargetReport:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     rewrites: list[str] = field(default_factory=list)   # rewrites applied before the check
+    fixed: list[str] = field(default_factory=list)      # of those, what --fix applied (keyed by findings)
     tool: str = ""                            # what decided: partitioner, converter, heuristics
     profile: list[dict] | None = None         # --profile: per-op times (xnnpack)
     seconds: float | None = None
@@ -143,14 +147,15 @@ class FindingGroups:
     def __len__(self) -> int:
         return len(self._nodes)
 
-    def findings(self, why, rewrite, **kw) -> list[Finding]:
-        """`why(key, nodes)` and `rewrite(key, nodes)` give the texts per op."""
+    def findings(self, why, rewrite, fix=None, **kw) -> list[Finding]:
+        """`why(key, nodes)` and `rewrite(key, nodes)` give the texts per op, `fix(key, nodes)`
+        the name of the rewrite that removes it (converters.graph_rewrites.fix_for)."""
         out = []
         for key, nodes in sorted(self._nodes.items(), key=lambda kv: -len(kv[1])):
             paths = list(dict.fromkeys(where(n) for n in nodes))
             flops = sum(node_flops(n) for n in nodes)
             out.append(Finding(op=key, count=len(nodes), modules=paths, why=why(key, nodes),
-                               rewrite=rewrite(key, nodes),
+                               rewrite=rewrite(key, nodes), fix=fix(key, nodes) if fix else None,
                                flops_share=round(flops / self.total_flops, 4) if self.total_flops else None,
                                **kw))
         return out

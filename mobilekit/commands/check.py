@@ -6,10 +6,15 @@ import json
 
 import click
 
-from converters.backends import TARGETS, checked_target_names
+from converters.backends import TARGETS, checked_target_names, profiled_target_names
 from mobilekit.commands.options import (ModelSource, TargetName, model_source_options, target_help,
                                         writable_file)
 from mobilekit.errors import MobilekitError
+
+
+def _passes_text() -> str:
+    """Every graph pass a target declares (the registry's names; importing the passes needs torch)."""
+    return ", ".join(dict.fromkeys(p for t in TARGETS.values() for p in t.graph_passes))
 
 
 def _rewrites_text() -> str:
@@ -38,10 +43,11 @@ def _echo_report(result, profile_rows: int) -> None:
         ops = f", {_pct(r.op_share)} of ops" if r.share_basis == "flops" and r.op_share is not None else ""
         click.echo(f"\n[{r.target}] {VERDICT_TEXT[r.verdict]}{share}{ops}  ({r.tool}; {r.seconds} s)")
         if r.findings:
-            rows = [(f.op, f.count, _modules(f.modules), f.why, f.rewrite or "-",
+            rows = [(f.op, f.count, _modules(f.modules), f.why, f.rewrite or "-", f.fix or "-",
                      f.evidence if f.severity == "fallback" else f"{f.severity} ({f.evidence})")
                     for f in r.findings]
-            click.echo(format_table(rows, ["op", "count", "module path(s)", "why", "suggested rewrite", "kind"]))
+            click.echo(format_table(rows, ["op", "count", "module path(s)", "why", "suggested rewrite", "--fix",
+                                           "kind"]))
         for note in r.notes:
             click.echo(f"  note: {note}")
         if r.profile:
@@ -70,9 +76,9 @@ def _modules(paths: list[str], limit: int = 3) -> str:
 @click.option("--target", "-t", "targets", multiple=True, default=("all",), show_default=True, metavar="TARGET",
               type=TargetName(checked_target_names()),
               help=f"{target_help(checked_target_names())}. Repeat for several.")
-@click.option("--fix", is_flag=True, help="Apply the compat rewrites first (Conv3d -> conv2d over shifted "
-                                          "frames, TSM shift with cat/pad; xnnpack: the graph rewrites of "
-                                          "5-D means, AvgPool3d and softmax) and check the result.")
+@click.option("--fix", is_flag=True, help="Apply the rewrites the findings name (their --fix column: graph "
+                                          f"passes such as {_passes_text()}; TSM's shift) to a fresh copy, "
+                                          "re-check, and list what was applied.")
 @click.option("--as-written", is_flag=True, help="Skip the rewrites `mobilekit convert` applies per target "
                                                  f"({_rewrites_text()}) and check the model as written.")
 @click.option("--profile", is_flag=True, help="xnnpack: run the .pte on this host with ETDump and print the "
@@ -103,8 +109,10 @@ def check_cmd(source: ModelSource, targets, fix, as_written, profile, strict, as
 
     names = resolve_targets(list(targets))
     check_model_args(source.classes, source.frames, source.size)  # before any model is built (the matrix builds all)
-    if profile and "xnnpack" not in names:  # only ExecuTorch programs are profiled (ETDump)
-        raise MobilekitError("--profile times the xnnpack program per op", "add --target xnnpack")
+    profiled = profiled_target_names()
+    if profile and not set(profiled) & set(names):
+        raise MobilekitError(f"--profile times the program of {' or '.join(profiled)} per op on this host",
+                             f"add --target {profiled[0]}")
     if out and source.model != "all":
         raise MobilekitError("--out writes the support matrix", "use it with --model all, or --json for one model")
     if source.model == "all":

@@ -60,16 +60,17 @@ class CoreMLBackend(Backend):
 
 
 BACKEND = CoreMLBackend(
-    name="coreml", runtime="coreml", tools=("coremltools",),
+    name="coreml", runtime="coreml", tools=("coremltools",), runtime_modules=("coremltools",),
     targets=(
         # The Neural Engine runs no 3-D convolution (see compat.py); the conv2d-sum form keeps
         # it there. Core ML's GPU and CPU take conv3d natively.
         Target("ane", "coreml", "mlpackage", "coreml", "cpuAndNeuralEngine", "fp16", None,
                "Core ML ML program for the iPhone Neural Engine",
-               rewrites=(_FREEZE, "rewrite_conv3d"), schemes=_SCHEMES),
+               rewrites=(_FREEZE, "rewrite_conv3d"), schemes=_SCHEMES, apps=("ios",),
+               graph_passes=("conv3d_as_conv2d", "batch_norm_5d_as_4d")),
         Target("coreml-gpu", "coreml", "mlpackage", "coreml", "cpuAndGPU", "fp16", None,
-               "Core ML ML program for the iPhone GPU", rewrites=(_FREEZE,), schemes=_SCHEMES),
+               "Core ML ML program for the iPhone GPU", rewrites=(_FREEZE,), schemes=_SCHEMES, apps=("ios",)),
         Target("coreml-cpu", "coreml", "mlpackage", "coreml", "cpuOnly", "fp32", None,
-               "Core ML ML program on the CPU, fp32", rewrites=(_FREEZE,), schemes=_SCHEMES),
+               "Core ML ML program on the CPU, fp32", rewrites=(_FREEZE,), schemes=_SCHEMES, apps=("ios",)),
     ),
 )

@@ -10,7 +10,6 @@ of the rules. On Linux the rules below are labelled `heuristic` in every report.
 from __future__ import annotations
 
 import platform
-import re
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 
 from converters.compat.report import ACCELERATED, CANNOT_CONVERT, FALLBACKS, Finding, TargetReport, where
+from converters.graph_rewrites import fix_for
 
 # --- ANE rules (heuristics). Sources:
 # [A] Apple, "Deploying Transformers on the Apple Neural Engine" (2022) and
@@ -113,6 +113,7 @@ def check(model, example_input, targets: list[str], cache: dict | None = None) -
     ane and coreml-gpu, fp32 for coreml-cpu); `cache` keeps the results between calls."""
     import coremltools as ct
 
+    from converters.compat.conversion import conversion_finding
     from converters.diagnose import unsupported_op_error
 
     cache = cache if cache is not None else {}
@@ -130,16 +131,11 @@ def check(model, example_input, targets: list[str], cache: dict | None = None) -
                     spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
                     cache[precision] = ("ok", spec, path)
                 except Exception as e:
-                    err = unsupported_op_error(e, model, example_input, target, [])
-                    cache[precision] = ("error", str(err.problem), None)
+                    cache[precision] = ("error", unsupported_op_error(e, model, example_input, target, []), None)
             status, spec, path = cache[precision]
             if status == "error":
-                spec = re.sub(r"^target [\w-]+ ", f"target {target} ", spec)  # shared between Core ML targets
-                op = re.search(r"cannot convert op (\S+)(?: in `([^`]*)` \((\w+)\))?", spec)
-                finding = Finding(op=op.group(1) if op else "?", count=1,
-                                  modules=[f"{op.group(2)} ({op.group(3)})"] if op and op.group(2) else [],
-                                  why=spec, rewrite="replace the op, or convert to another target",
-                                  placement="none")
+                err = spec.for_target(target)  # the conversion is shared between Core ML targets
+                finding = conversion_finding(err, "?", rewrite="replace the op, or convert to another target")
                 reports.append(TargetReport(target=target, verdict=CANNOT_CONVERT, findings=[finding],
                                             tool=f"coremltools {ct.__version__}"))
                 continue
@@ -201,7 +197,7 @@ def _rules(target: str, spec, ops, nodes) -> list[Finding]:
             if op.type in RANK5_OFF_ANE and in_shape is not None and len(in_shape) == 5:
                 _add(groups, ("fallback", op.type + " (5-D)"), op, nodes,
                      why=f"{RANK5_OFF_ANE[op.type]} runs off the ANE [H]",
-                     rewrite="`--fix` (rewrite_conv3d): conv2d over shifted frames")
+                     rewrite=_fix_advice(target, op.type + " (5-D)") or "fold time into the batch or channels")
             if any(len(s) > MAX_RANK for s in shapes):
                 _add(groups, ("fallback", op.type + " (rank>5)"), op, nodes,
                      why=f"a tensor of rank > {MAX_RANK} [H]", rewrite="keep tensors at rank <= 5 (fold dims)")
@@ -236,11 +232,18 @@ def _rules(target: str, spec, ops, nodes) -> list[Finding]:
         paths = list(dict.fromkeys(where(n) for n in g["nodes"]))
         f = Finding(op=key, count=len(g["ops"]), modules=paths, why=g["why"], rewrite=g.get("rewrite"),
                     placement="cpu/gpu" if severity == "fallback" else "ane", evidence="heuristic",
-                    severity=severity)
+                    severity=severity, fix=fix_for(key, g["nodes"]) if severity == "fallback" else None)
         f.__dict__["_ops"] = g["ops"]
         findings.append(f)
     findings.sort(key=lambda f: (f.severity != "fallback", -f.count))
     return findings
+
+
+def _fix_advice(target: str, key: str) -> str | None:
+    from converters.compat.rewrites import fix_advice
+
+    name = fix_for(key)
+    return fix_advice(target, name) if name else None
 
 
 _REWRITE = {

@@ -26,11 +26,12 @@ def lower(job: ConversionJob) -> dict:
     import coremltools as ct
 
     with torch.no_grad():
-        exported = torch.export.export(job.model, (job.example_input,)).run_decompositions({})
+        exported = torch.export.export(job.model, job.example_inputs).run_decompositions({})
     precision = ct.precision.FLOAT16 if job.target.precision == "fp16" else ct.precision.FLOAT32
     mlmodel = ct.convert(
         exported,
-        inputs=[ct.TensorType(name=job.input_name, shape=tuple(job.example_input.shape), dtype=np.float32)],
+        inputs=[ct.TensorType(name=n, shape=tuple(x.shape), dtype=np.float32)
+                for n, x in zip(job.input_names, job.example_inputs)],
         outputs=[ct.TensorType(name=n, dtype=np.float32) for n in job.output_names],
         convert_to="mlprogram",
         minimum_deployment_target=ct.target.iOS17,

@@ -26,11 +26,11 @@ class CoreMLRuntime(HostRuntime):
 
         self._model = ct.models.MLModel(str(file), compute_units=compute_unit(ct, compute_units))
         spec = self._model.get_spec()
-        self._input_name = spec.description.input[0].name
+        self._input_names = [i.name for i in spec.description.input]
         self._output_names = [o.name for o in spec.description.output]
 
-    def _run(self, x):
-        out = self._model.predict({self._input_name: x})
+    def _run(self, *xs):
+        out = self._model.predict(dict(zip(self._input_names, xs)))
         return [out[n] for n in self._output_names]
 
 

@@ -72,19 +72,24 @@ class ExecuTorchBackend(Backend):
 
 BACKEND = ExecuTorchBackend(
     name="executorch", runtime="executorch", tools=("executorch",),
+    runtime_modules=("executorch.runtime", "executorch.extension.pybindings.portable_lib"),
     targets=(
         Target("xnnpack", "executorch", "pte", "executorch", "cpu", "fp32", "xnnpack",
                "ExecuTorch with the XNNPACK delegate (Android / iOS CPU)",
                # XNNPACK never delegates native_layer_norm, and neither it nor ExecuTorch's
                # portable kernels have conv3d (a 3-D model lowers but fails at run time, 0x12).
                rewrites=(_FREEZE, "decompose_layer_norms", "rewrite_conv3d"),
-               graph_passes=("adaptive_pool_as_mean", "avg_pool3d_as_2d", "mean_as_4d", "softmax_last_dim"),
-               schemes=_XNNPACK_SCHEMES),
+               graph_passes=("conv3d_as_conv2d", "batch_norm_5d_as_4d", "adaptive_pool_as_mean", "avg_pool3d_as_2d",
+                             "mean_as_4d", "softmax_last_dim"),
+               schemes=_XNNPACK_SCHEMES, apps=("android",), profiled=True),
         Target("et-coreml", "executorch", "pte", "executorch", "all", "fp16", "coreml",
                "ExecuTorch with the Core ML delegate (iOS apps that embed ExecuTorch)",
-               rewrites=(_FREEZE,), checked=False),
+               rewrites=(_FREEZE,), checked=False, apps=()),
         Target("vulkan", "executorch", "pte", "executorch", "gpu", "fp32", "vulkan",
                "ExecuTorch with the Vulkan delegate (Android GPUs)",
-               rewrites=(_FREEZE,)),
+               # Its conv2d takes batch 1, and 5-D tensors not at all: one conv per frame, 3-D as 2-D.
+               rewrites=(_FREEZE, "rewrite_conv3d"),
+               graph_passes=("conv3d_as_conv2d", "batch_norm_5d_as_4d", "split_batched_conv2d"),
+               apps=("android",)),
     ),
 )

@@ -19,6 +19,7 @@ import torch
 from converters.compat.report import (CANNOT_CONVERT, FindingGroups, TargetReport, is_compute, node_flops, op_name,
                                       verdict_for, where)
 from converters.compat.rewrites import suggest_rewrite
+from converters.graph_rewrites import fix_for
 from converters.source import model_module_name
 from mobilekit.errors import MobilekitError
 
@@ -107,7 +108,7 @@ def check(model: torch.nn.Module, example_input: torch.Tensor, profile: bool = F
     findings = groups.findings(
         why=lambda op, nodes: why_not(op, [reasons.get(n.name, "") for n in nodes]),
         rewrite=lambda op, nodes: suggest_rewrite("xnnpack", op, nodes),
-        placement="portable")
+        fix=fix_for, placement="portable")
     n_total = len(left) + len(delegated)
     report = TargetReport(
         target="xnnpack", verdict=verdict_for(findings),

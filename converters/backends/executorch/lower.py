@@ -67,13 +67,15 @@ def _collect_why():
         logger.propagate = old_propagate
 
 
-def lower_program(model: torch.nn.Module, example_input: torch.Tensor, partitioner, *,
+def lower_program(model: torch.nn.Module, example_input: torch.Tensor | tuple, partitioner, *,
                   etrecord: bool = False):
-    """(edge program manager, the partitioner's reasons by node name for what it refused)."""
+    """(edge program manager, the partitioner's reasons by node name for what it refused).
+    `example_input`: one tensor, or a tuple of them (a streaming step: frame, then state)."""
     from executorch.exir import to_edge_transform_and_lower
 
+    args = example_input if isinstance(example_input, tuple) else (example_input,)
     with torch.no_grad():
-        exported = torch.export.export(model, (example_input,))
+        exported = torch.export.export(model, args)
     # Not constant_prop_pass: it folds weight-only ops (Swin's index gather, MViT's reshaped
     # kernels) so the graph delegates fully, but the resulting XNNPACK program fails shape
     # propagation at run time (swin_t: xnn_status_invalid_parameter, measured here).
@@ -118,5 +120,5 @@ def lower(job) -> dict:
         from converters.backends.executorch.vulkan import lower as lower_vulkan
 
         return lower_vulkan(job)
-    edge, _ = lower_program(job.model, job.example_input, partitioner_for(job.target))
+    edge, _ = lower_program(job.model, job.example_inputs, partitioner_for(job.target))
     return write_program(edge, job.path)

@@ -95,10 +95,10 @@ class ExecuTorchRuntime(HostRuntime):
                               "re-convert with `mobilekit convert` (the file may be corrupt or "
                               "from another ExecuTorch version)")
 
-    def _run(self, x):
+    def _run(self, *xs):
         import torch
 
-        return [o.numpy() for o in self._method.execute([torch.from_numpy(x)])]
+        return [o.numpy() for o in self._method.execute([torch.from_numpy(x) for x in xs])]
 
 
 RUNTIME = ExecuTorchRuntime

@@ -332,9 +332,17 @@ def check(model, example_input, *, profile: bool = False):
                        for n in mod.original_module.graph.nodes if is_compute(n)]
     left_flops = sum(node_flops(n) for n in left_nodes)
     total_flops = left_flops + sum(node_flops(n) for n in delegated_nodes)
-    findings = [Finding(op=o["op"], count=o["nodes"], modules=o["modules"], why=o["why"],
-                        rewrite="split_batched_conv2d" if "split_batched_conv2d" in o["why"] else None,
-                        placement="portable") for o in left]
+    from converters.graph_rewrites import fix_for
+
+    by_op: dict[str, list] = {}
+    for n in left_nodes:
+        by_op.setdefault(_op_name(n), []).append(n)
+    findings = []
+    for o in left:
+        fix = fix_for(o["op"], by_op.get(o["op"], ()), "vulkan")
+        findings.append(Finding(op=o["op"], count=o["nodes"], modules=o["modules"], why=o["why"],
+                                rewrite=f"`mobilekit check --fix` / {fix}" if fix else None,
+                                placement="portable", fix=fix))
     n_total = len(left_nodes) + len(delegated_nodes)
     summary = delegation(gm)
     report = TargetReport(

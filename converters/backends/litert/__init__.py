@@ -23,12 +23,14 @@ _SCHEMES = (
 
 BACKEND = Backend(
     name="litert", runtime="litert", tools=("litert-torch", "ai-edge-litert"),
+    runtime_modules=("ai_edge_litert.interpreter",),
     targets=(
         # litert-torch 0.10 crashes the whole process (a segfault in libLiteRTCompilerMLIR) on
         # a plain conv3d (x3d_xs, measured); the conv2d-sum form converts and validates.
         Target("tflite", "litert", "tflite", "litert", "cpu", "fp32", None,
                "LiteRT flatbuffer (Android CPU, XNNPACK inside the interpreter; GPU delegate on the device)",
                rewrites=("freeze_weight_derived", "rewrite_conv3d"), schemes=_SCHEMES,
-               device_compute_units=("cpu", "gpu")),
+               graph_passes=("conv3d_as_conv2d", "batch_norm_5d_as_4d"),
+               device_compute_units=("cpu", "gpu"), apps=("android",)),
     ),
 )

@@ -13,7 +13,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from converters.compat.conversion import failure_report, run_converter
+from converters.compat.conversion import convert_or_report
 from converters.compat.report import ACCELERATED, CANNOT_CONVERT, FALLBACKS, Finding, TargetReport
 
 
@@ -51,10 +51,9 @@ def check(model, example_input) -> TargetReport:
     tool = f"litert-torch {importlib.metadata.version('litert-torch')}"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.tflite"
-        try:
-            run_converter(model, example_input, "tflite", path)
-        except Exception as e:
-            return failure_report(e, model, example_input, "tflite", tool)
+        _, failed = convert_or_report(model, example_input, "tflite", tool, path)
+        if failed is not None:
+            return failed
         try:
             names = _op_names(path)
         except ValueError as e:  # converted, but the LiteRT runtime has no kernel for an op

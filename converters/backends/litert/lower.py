@@ -12,6 +12,6 @@ def lower(job: ConversionJob) -> dict:
 
     with torch.no_grad():
         # Passing the input as a keyword names it in the signature ("video", not "args_0").
-        edge_model = litert_torch.convert(job.model, sample_kwargs={job.input_name: job.example_input})
+        edge_model = litert_torch.convert(job.model, sample_kwargs=dict(zip(job.input_names, job.example_inputs)))
     edge_model.export(str(job.path))
     return {"notes": []}

@@ -38,15 +38,34 @@ class LiteRTRuntime(HostRuntime):
                                                    else 1 << 30, n))
             outputs = [by_name[n] for n in order]
         self._outputs = outputs
+        # Several inputs (a streaming step) are fed by their signature names.
+        self._inputs_by_name = (self._interp.get_signature_runner(next(iter(sig))).get_input_details()
+                                if sig else {})
 
-    def _run(self, x):
-        det = self._input
+    def _input_details(self, count: int) -> list[dict]:
+        if count == 1:
+            return [self._input]
+        names = self.input_names or list(self._inputs_by_name)
+        missing = [n for n in names if n not in self._inputs_by_name]
+        if missing or len(names) != count:
+            raise MobilekitError(f"{self.file.name} takes inputs {list(self._inputs_by_name)}, "
+                                 f"given {count} (by name {names})", "feed the inputs the manifest names")
+        return [self._inputs_by_name[n] for n in names]
+
+    def _run(self, *xs):
+        for det, x in zip(self._input_details(len(xs)), xs):
+            self._set_input(det, x)
+        self._interp.invoke()
+        return self._read_outputs()
+
+    def _set_input(self, det: dict, x):
         if det["dtype"] != np.float32 and x.dtype == np.float32:  # quantize with the tensor's params
             scale, zero = det["quantization"]
             info = np.iinfo(det["dtype"])
             x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(det["dtype"])
         self._interp.set_tensor(det["index"], x)
-        self._interp.invoke()
+
+    def _read_outputs(self):
         outs = []
         for d in self._outputs:
             y = self._interp.get_tensor(d["index"])

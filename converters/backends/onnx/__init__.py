@@ -19,6 +19,7 @@ _SCHEMES = (
 
 BACKEND = Backend(
     name="onnx", runtime="onnxruntime", tools=("onnx", "onnxscript", "onnxruntime"),
+    runtime_modules=("onnxruntime",),
     targets=(
         Target("onnx", "onnx", "onnx", "onnxruntime", "cpu", "fp32", None,
                "ONNX for ONNX Runtime (reference, desktop)",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from converters.compat.conversion import failure_report, run_converter
+from converters.compat.conversion import convert_or_report
 from converters.compat.report import ACCELERATED, CANNOT_CONVERT, FALLBACKS, Finding, TargetReport
 
 STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml"}
@@ -22,10 +22,9 @@ def check(model, example_input) -> TargetReport:
     tool = f"torch.onnx (dynamo) {torch.__version__.split('+')[0]} + onnxruntime {ort.__version__}"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        try:
-            run_converter(model, example_input, "onnx", path)
-        except Exception as e:
-            return failure_report(e, model, example_input, "onnx", tool)
+        _, failed = convert_or_report(model, example_input, "onnx", tool, path)
+        if failed is not None:
+            return failed
         proto = onnx.load(str(path))
         try:
             ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -27,10 +27,10 @@ class OnnxRuntime(HostRuntime):
         except Exception as e:
             raise MobilekitError(f"onnxruntime could not load {file}: {str(e).splitlines()[0]}",
                                  "re-convert with `mobilekit convert --target onnx`") from e
-        self._input_name = self._session.get_inputs()[0].name
+        self._input_names = [i.name for i in self._session.get_inputs()]
 
-    def _run(self, x):
-        return self._session.run(None, {self._input_name: x})
+    def _run(self, *xs):
+        return self._session.run(None, dict(zip(self._input_names, xs)))
 
 
 RUNTIME = OnnxRuntime

@@ -11,10 +11,10 @@ from __future__ import annotations
 from converters.backends.base import Backend, Target
 
 BACKEND = Backend(
-    name="torchscript", runtime="pytorch-lite", tools=(),
+    name="torchscript", runtime="pytorch-lite", tools=(), runtime_modules=("torch.jit.mobile",),
     targets=(
         Target("ptl", "torchscript", "ptl", "pytorch-lite", "cpu", "fp32", None,
                "PyTorch Lite interpreter (legacy; what the benchmark paper used on Android)",
-               rewrites=("freeze_weight_derived",)),
+               rewrites=("freeze_weight_derived",), apps=("android",)),
     ),
 )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from converters.compat.conversion import failure_report, run_converter
+from converters.compat.conversion import convert_or_report
 from converters.compat.report import ACCELERATED, CANNOT_CONVERT, Finding, TargetReport
 
 
@@ -19,10 +19,9 @@ def check(model, example_input) -> TargetReport:
     tool = f"torch.jit trace + lite interpreter {torch.__version__.split('+')[0]}"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.ptl"
-        try:
-            extras = run_converter(model, example_input, "ptl", path)
-        except Exception as e:
-            return failure_report(e, model, example_input, "ptl", tool)
+        extras, failed = convert_or_report(model, example_input, "ptl", tool, path)
+        if failed is not None:
+            return failed
         try:
             from torch.jit.mobile import _load_for_lite_interpreter
 

@@ -25,8 +25,8 @@ def xnnpack_available() -> bool:
 def lower(job: ConversionJob) -> dict:
     notes = []
     with torch.no_grad():
-        torch.export.export(job.model, (job.example_input,), strict=False)  # the gate; raises
-        traced = torch.jit.trace(job.model, (job.example_input,), strict=False)
+        torch.export.export(job.model, job.example_inputs, strict=False)  # the gate; raises
+        traced = torch.jit.trace(job.model, job.example_inputs, strict=False)
         frozen = torch.jit.freeze(traced.eval())
     if xnnpack_available():
         from torch.utils.mobile_optimizer import optimize_for_mobile

@@ -26,11 +26,11 @@ class LiteInterpreterRuntime(HostRuntime):
                                  f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
                                  "re-convert with `mobilekit convert --target ptl`") from e
 
-    def _run(self, x):
+    def _run(self, *xs):
         import torch
 
         with torch.no_grad():
-            out = self._module(torch.from_numpy(x))
+            out = self._module(*(torch.from_numpy(x) for x in xs))
         outs = out if isinstance(out, (tuple, list)) else [out]
         return [o.numpy() for o in outs]
 
