@@ -30,6 +30,18 @@ class ConversionJob:
     input_name: str
     output_names: list[str]
     options: dict = field(default_factory=dict)
+    # Inputs after the first (a streaming step's state tensors), in the model's argument order.
+    extra_inputs: tuple[torch.Tensor, ...] = ()
+    extra_input_names: list[str] = field(default_factory=list)
+
+    @property
+    def example_inputs(self) -> tuple[torch.Tensor, ...]:
+        """Every input, in order: what the lowerings export with."""
+        return (self.example_input, *self.extra_inputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [self.input_name, *self.extra_input_names]
 
 
 @contextlib.contextmanager

@@ -49,15 +49,23 @@ class HostRuntime:
         self.file = file
         self.threads = threads
 
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
-        """Outputs for one input batch: float32 in (int8/uint8 pass through for quantized
-        inputs), float32 out (quantized outputs dequantized), in the artifact's order."""
-        x = np.ascontiguousarray(x)
-        if x.dtype not in (np.int8, np.uint8):
-            x = x.astype(np.float32, copy=False)
-        return [np.asarray(o, dtype=np.float32) for o in self._run(x)]
+    # The model's input names in argument order where the runtime needs them to feed several
+    # inputs by name (LiteRT); None: the file's own order. Set by who knows them (the manifest).
+    input_names: list[str] | None = None
 
-    def _run(self, x: np.ndarray) -> list[np.ndarray]:  # pragma: no cover - abstract
+    def run(self, x: np.ndarray, *more: np.ndarray) -> list[np.ndarray]:
+        """Outputs for one input batch: float32 in (int8/uint8 pass through for quantized
+        inputs), float32 out (quantized outputs dequantized), in the artifact's order.
+        `more`: the inputs after the first (a streaming step's state), in the model's order."""
+        xs = []
+        for a in (x, *more):
+            a = np.ascontiguousarray(a)
+            if a.dtype not in (np.int8, np.uint8):
+                a = a.astype(np.float32, copy=False)
+            xs.append(a)
+        return [np.asarray(o, dtype=np.float32) for o in self._run(*xs)]
+
+    def _run(self, x: np.ndarray, *more: np.ndarray) -> list[np.ndarray]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:

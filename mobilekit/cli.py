@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "collect",
     "android",
     "check",
+    "stream",
 ]
 
 

@@ -50,11 +50,20 @@ class EfficientViTTSN(nn.Module):
         self.head = _head(num_classes, dropout)
 
     def forward(self, x: torch.Tensor):
+        return self.classify_tokens(self.encode_frames(x))
+
+    # Frame-cached streaming (converters/streaming.py): the backbone per frame, once.
+    def encode_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) -> frame feature maps (B, T, C, h, w)."""
         x, b, t = frames_to_batch(x)
         f = self.backbone(x)                                    # (B*T, C, h, w)
-        c, h, w = f.shape[1:]
+        return f.reshape(b, t, *f.shape[1:])
+
+    def classify_tokens(self, tokens: torch.Tensor):
+        """(B, T, C, h, w) feature maps of the last T frames -> logits."""
+        b, t, c, h, w = tokens.shape
         # Mean over T in the 4-D keepdim mean-over-(2, 3) form that XNNPACK delegates.
-        f = f.reshape(b, t, c * h * w).transpose(1, 2).unsqueeze(-1).mean((2, 3), keepdim=True)
+        f = tokens.reshape(b, t, c * h * w).transpose(1, 2).unsqueeze(-1).mean((2, 3), keepdim=True)
         return self.head(f.reshape(b, c, h, w))
 
 

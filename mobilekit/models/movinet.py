@@ -359,6 +359,13 @@ class MoViNet(nn.Module):
         new["head_sum"] = state["head_sum"] + now
         return self._classify(new["head_sum"] / new["frame_count"]), new
 
+    def step(self, frame: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One frame (B, 1, 3, H, W) and the state in `state_names` order -> (logits, *new state):
+        the streaming step, of either form (they share weights; converters/streaming.py exports it)."""
+        current = dict(zip(self.state_names, state))
+        logits, current = self._step(frame, current)
+        return (logits, *(current[n] for n in self.state_names))
+
     def forward(self, video: torch.Tensor, *state: torch.Tensor):
         if video.dim() != 5:
             raise ValueError(f"expected a (B, T, 3, H, W) clip, got shape {tuple(video.shape)}")

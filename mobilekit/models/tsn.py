@@ -23,9 +23,19 @@ class TSN(nn.Module):
         self.head = ClassificationHeads(self.backbone.num_features, num_classes, dropout=dropout)
 
     def forward(self, x: torch.Tensor):
+        return self.classify_tokens(self.encode_frames(x))
+
+    # Frame-cached streaming (converters/streaming.py): the backbone per frame, once.
+    def encode_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) -> pooled frame features (B, T, C)."""
         x, b, t = frames_to_batch(x)
         feats = global_pool(self.backbone(x))               # (B*T, C)
-        return self.head(temporal_mean(feats, b, t))
+        return feats.reshape(b, t, feats.shape[-1])
+
+    def classify_tokens(self, tokens: torch.Tensor):
+        """(B, T, C) features of the last T frames -> logits."""
+        b, t, c = tokens.shape
+        return self.head(temporal_mean(tokens.reshape(b * t, c), b, t))
 
 
 _TSN = dict(family="tsn", paper="TSN (Wang et al. 2016); the baseline of papers 000 and 001")

@@ -36,12 +36,21 @@ class ViViTFactorisedEncoder(nn.Module):
         self.head = ClassificationHeads(dim, num_classes, head_dropout)
 
     def forward(self, x: torch.Tensor):
+        if x.dim() == 5 and x.shape[1] != self.num_frames:
+            raise ValueError(f"this ViViT was built for {self.num_frames} frames, got {x.shape[1]}; "
+                             f"create it with num_frames={x.shape[1]}")
+        return self.classify_tokens(self.encode_frames(x))
+
+    # Frame-cached streaming (converters/streaming.py): the spatial encoder per frame, once.
+    def encode_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) -> spatial cls tokens (B, T, C); any T (one frame when streaming)."""
         frames, b, t = frames_to_batch(x)
-        if t != self.num_frames:
-            raise ValueError(f"this ViViT was built for {self.num_frames} frames, got {t}; "
-                             f"create it with num_frames={t}")
         per_frame = self.backbone(frames)                       # (B*T, C) spatial cls tokens
-        z = prepend_token(self.temporal_cls_token, per_frame.reshape(b, t, -1))
+        return per_frame.reshape(b, t, per_frame.shape[-1])
+
+    def classify_tokens(self, tokens: torch.Tensor):
+        """(B, num_frames, C) tokens of the last frames, oldest first -> logits."""
+        z = prepend_token(self.temporal_cls_token, tokens)
         z = z + self.temporal_pos_embed
         for blk in self.temporal_blocks:
             z = blk(z)

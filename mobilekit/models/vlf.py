@@ -59,13 +59,23 @@ class VideoLightFormer(nn.Module):
         self.head = ClassificationHeads(dim, num_classes, dropout=head_dropout)
 
     def forward(self, x: torch.Tensor):
+        return self.classify_tokens(self.encode_frames(x))
+
+    # Frame-cached streaming (converters/streaming.py): f and g see one frame at a time, so
+    # each frame's tokens are computed once and only h and the MLP run over the last T.
+    def encode_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) -> per-frame tokens (B, T, s*s, C): f then g, frame by frame."""
         x, b, t = frames_to_batch(x)
         f = self.reduce(self.backbone(x))                 # (B*T, C, s, s)
         s = f.flatten(2).transpose(1, 2)                  # (B*T, s*s, C)
         for layer in self.spatial:
             s = layer(s + self.spatial_pos)
-        n, c = s.shape[1], s.shape[2]
-        z = s.reshape(b, t * n, c)                        # concat over frames
+        return s.reshape(b, t, s.shape[1], s.shape[2])
+
+    def classify_tokens(self, tokens: torch.Tensor):
+        """The tokens of `num_frames` frames, oldest first (B, T, s*s, C) -> logits: h and the MLP."""
+        b, t, n, c = tokens.shape
+        z = tokens.reshape(b, t * n, c)                   # concat over frames
         z = prepend_token(self.cls_token, z) + self.pos_embed
         for layer in self.spatiotemporal:
             z = layer(z)

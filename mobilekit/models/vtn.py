@@ -46,10 +46,18 @@ class VTN(nn.Module):
         self.head = VTNHead(dim, num_classes, dim, head_dropout)
 
     def forward(self, x: torch.Tensor):
+        return self.classify_tokens(self.encode_frames(x))
+
+    # Frame-cached streaming (converters/streaming.py): backbone and projection per frame, once.
+    def encode_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) -> projected frame features (B, T, dim)."""
         x, b, t = frames_to_batch(x)
         feats = self.proj(global_pool(self.backbone(x)))      # (B*T, dim)
-        c = feats.shape[-1]
-        z = prepend_token(self.cls_token, feats.reshape(b, t, c)) + self.pos_embed
+        return feats.reshape(b, t, feats.shape[-1])
+
+    def classify_tokens(self, tokens: torch.Tensor):
+        """(B, T, dim) features of the last T frames, oldest first -> logits."""
+        z = prepend_token(self.cls_token, tokens) + self.pos_embed
         for blk in self.blocks:
             z = blk(z)
         return self.head(first_token(z))
