@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-from converters.backends import TARGETS, get_target
+from converters.backends import DEFAULT_TARGET, TARGETS, get_target
 from converters.job import quiet
 from converters.manifest import build_manifest
 from converters.pipeline import (DEFAULT_OUT_ROOT, Prepared, check_options, finish, host_runtime, lower_or_explain,
@@ -93,13 +93,14 @@ def _validate(prep: Prepared, model: nn.Module, file: Path, samples: int, latenc
                           f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"}
 
 
-def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: str = "xnnpack",
+def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: str = DEFAULT_TARGET,
             out_dir: str | Path | None = None, example_input: torch.Tensor | None = None,
             checkpoint: str | None = None, *, module: str | None = None,
             input_shape: list[int] | None = None, num_classes=None, num_frames: int | None = None,
             image_size: int | None = None, validate: bool = True, samples: int = 3,
             latency_runs: int = 20, threads: int | None = None,
-            on_stage: Callable[[str], None] | None = None) -> Artifact:
+            on_stage: Callable[[str], None] | None = None, check_data: str | None = None,
+            check_samples: int = 4, check_set: bool = True) -> Artifact:
     """Convert a model to one target and write `out_dir/model.<ext>` + `out_dir/manifest.json`.
 
     What to convert, one of: a zoo name (`num_classes`/`num_frames`/`image_size` override its
@@ -118,10 +119,18 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
     artifact kept for inspection in `<out_dir>.failed`. Counts below their minimum
     (samples >= 1, latency_runs >= 0, threads >= 1; num_classes etc. in resolve_model) and an
     `out_dir` holding other files are refused before any work.
+
+    `check_set`: write `checkset/` (mobilekit/artifact/checkset.py): `check_samples` clips from
+    `check_data` (as quantize's `calibration`; None: the synthetic dataset) and the eager
+    outputs for them, indexed in the manifest's `check_set`.
     """
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
     check_options(samples=samples, latency_runs=latency_runs, threads=threads)
+    if check_set:
+        from converters.checkset import check_count
+
+        check_count(check_samples)
     src = resolve(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
                   input_shape=input_shape, num_classes=num_classes, num_frames=num_frames, image_size=image_size)
     prep = prepare(src, tgt, out_dir, f"{src.name}-{tgt.name}", stage)
@@ -165,7 +174,15 @@ def convert(model_or_name: str | nn.Module | SourceModel | None = None, target: 
             extras.setdefault("notes", []).append(
                 f"{len(classes)} class names for {num_classes_out} logits: names dropped")
             classes = None
+        if check_set:  # clips and eager outputs any device can compare with (converters/checkset.py)
+            from converters.checkset import write_check_set
+
+            checks, note = write_check_set(staging, model, src.input_shape, prep.output_names, tgt.precision,
+                                           check_data, check_samples, src.classes, num_classes_out)
+            if note:
+                extras.setdefault("notes", []).append(note)
         manifest = build_manifest(
+            check_set=checks if check_set else None,
             model=src.name, family=src.family, num_classes=num_classes_out, classes=classes,
             input=_default_input_spec(src), outputs=outputs, target=tgt.name, runtime=tgt.runtime,
             compute_units=tgt.compute_units, delegate=tgt.delegate, precision=tgt.precision,

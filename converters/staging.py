@@ -31,7 +31,7 @@ FAILED_SUFFIX = ".failed"
 # What a folder written by mobilekit holds (and the staging folders older versions made
 # inside it, and what macOS's Finder adds); anything else belongs to the user and is never
 # replaced.
-_ARTIFACT_ENTRIES = ("manifest.json", "manifest.json.tmp", ".DS_Store")
+_ARTIFACT_ENTRIES = ("manifest.json", "manifest.json.tmp", "checkset", ".DS_Store")
 _ARTIFACT_PREFIXES = ("model.", ".converting-", ".quantizing-")
 
 

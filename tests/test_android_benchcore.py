@@ -47,8 +47,32 @@ def _artifact(folder: Path) -> Path:
     return folder
 
 
+def _check_set(tmp_path: Path) -> dict:
+    """A check set written by the real converter (a tiny tsn_b0, onnx), the host runtime's
+    outputs on its clips and the host's numerics figures for them, for CheckSetTest.java."""
+    import numpy as np
+
+    from conftest import TINY
+    from converters import convert
+    from converters.runtimes import load_runtime
+    from mobilekit.artifact import read_manifest
+    from mobilekit.artifact.checkset import compare, read_check_set
+
+    folder = convert("tsn_b0", "onnx", tmp_path / "tsn_b0-onnx", samples=1, latency_runs=0, **TINY).path
+    check = read_check_set(folder, read_manifest(folder).check_set)
+    runtime = load_runtime(folder, threads=1)
+    got = [runtime.run(clip) for clip in check.inputs]
+    (tmp_path / "host_outputs.bin").write_bytes(np.stack([g[0] for g in got]).astype("<f4").tobytes())
+    numerics = compare(check.expected, got, check.meta["tolerance"], check.labels)
+    assert numerics["status"] == "agrees", numerics
+    (tmp_path / "host_numerics.json").write_text(json.dumps(numerics))
+    return dict(MOBILEKIT_TEST_CHECKSET_DIR=str(folder), MOBILEKIT_TEST_HOST_OUTPUTS=str(tmp_path / "host_outputs.bin"),
+                MOBILEKIT_TEST_HOST_NUMERICS=str(tmp_path / "host_numerics.json"))
+
+
 def test_benchcore_junit_with_the_real_collector(tmp_path):
     _require_java()
+    checks = _check_set(tmp_path)
     art = _artifact(tmp_path / "junit_artifact-xnnpack")
     with CollectorProcess(f"sqlite:///{tmp_path / 'c.db'}", token=TOKEN,
                           log_path=tmp_path / "collector.log").start() as collector:
@@ -62,7 +86,7 @@ def test_benchcore_junit_with_the_real_collector(tmp_path):
         env = dict(os.environ, MOBILEKIT_COLLECTOR_URL=collector.url,
                    MOBILEKIT_COLLECTOR_TOKEN=TOKEN, MOBILEKIT_REQUIRE_COLLECTOR="1",
                    MOBILEKIT_TEST_ARTIFACT_ID=listed["id"], MOBILEKIT_TEST_ARTIFACT_DIR=str(art),
-                   MOBILEKIT_TEST_OUT=str(out), BENCHCORE_BUILD=str(tmp_path / "javac"))
+                   MOBILEKIT_TEST_OUT=str(out), BENCHCORE_BUILD=str(tmp_path / "javac"), **checks)
         run = subprocess.run([str(BENCHCORE / "run_tests.sh")], capture_output=True, text=True,
                              env=env, timeout=300)
         log = run.stdout + run.stderr
@@ -82,6 +106,10 @@ def test_benchcore_junit_with_the_real_collector(tmp_path):
     built = DeviceReport.model_validate_json((out / "built_report.json").read_text())
     assert built.app.name == "mobilekit-android"
     assert len(built.results.latencies_ms) == built.config.iterations
+    # ... and so is the one carrying the numerics Java computed on the converter's check set.
+    checked = DeviceReport.model_validate_json((out / "checkset_report.json").read_text())
+    assert checked.schema_version == 2 and checked.numerics.status == "agrees"
+    assert checked.numerics.model_dump() == pytest.approx(json.loads((tmp_path / "host_numerics.json").read_text()))
 
 
 def test_benchcore_main_sources_have_no_android_imports():

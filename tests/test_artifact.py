@@ -136,14 +136,14 @@ def test_write_manifest_is_atomic_and_validates(copy):
     before = (copy / "manifest.json").read_text()
     path = write_manifest(copy, m.model_dump(mode="json"))
     assert path.read_text() == before  # the converter's bytes: same dict, same text
-    assert sorted(p.name for p in copy.iterdir()) == ["manifest.json", "model.onnx"]  # no temp left
+    assert sorted(p.name for p in copy.iterdir()) == ["checkset", "manifest.json", "model.onnx"]  # no temp left
     with pytest.raises(MobilekitError, match="fields: sha256"):
         write_manifest(copy, {**m.model_dump(mode="json"), "sha256": "nope"})
     with pytest.raises(MobilekitError, match="fields: validation.mean_abs_diff"):
         write_manifest(copy, {**m.model_dump(mode="json"),
                               "validation": {**m.validation.model_dump(), "mean_abs_diff": float("inf")}})
     assert (copy / "manifest.json").read_text() == before  # a refused write leaves the old one
-    assert sorted(p.name for p in copy.iterdir()) == ["manifest.json", "model.onnx"]
+    assert sorted(p.name for p in copy.iterdir()) == ["checkset", "manifest.json", "model.onnx"]
     write_manifest(copy, m.model_copy(update={"model": "renamed"}))
     assert open_artifact(copy).manifest.model == "renamed"
 

@@ -141,7 +141,16 @@ def test_dashboard_shows_the_table_and_plot_and_refreshes_as_reports_arrive(tmp_
             cells = browser.js('[...document.querySelectorAll("#summary tbody tr")].map('
                                'r => [...r.children].map(c => c.textContent))')
             ane = {c[0]: c for c in cells if c[2] == "ANE"}
-            assert ane["vtn_eff"][-1] == "1.00" and ane["vlf_b0"][-1] == f"{4.12 / 2.9:.2f}"
+            assert ane["vtn_eff"][-2] == "1.00" and ane["vlf_b0"][-2] == f"{4.12 / 2.9:.2f}"
+            # The outputs column (the check set's numerics): the iOS golden agrees, the Android
+            # golden's outputs disagree and its row is flagged; the failed run was not checked.
+            assert ane["vlf_b0"][-1] == "agrees 1/1, max diff 0.012, acc 75%"
+            pixel = next(c for c in cells if c[0] == "vlf_b0" and c[1] == "Pixel 8")
+            assert pixel[-1] == "DISAGREES 1/1, max diff 0.042"
+            assert next(c for c in cells if c[0] == "x3d_xs")[-1] == "-"
+            flagged = browser.js('[...document.querySelectorAll("#summary tbody tr.flagged")]'
+                                 '.map(r => r.children[0].textContent + "@" + r.children[1].textContent)')
+            assert "vlf_b0@Pixel 8" in flagged and "vlf_b0@iPhone 15 Pro" not in flagged
 
             # Choosing a reference model re-draws relative to it.
             browser.js('(() => { const s = document.getElementById("ref"); s.value = "vlf_b0";'

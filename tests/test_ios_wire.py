@@ -145,3 +145,23 @@ def test_xcode_project_references_existing_files():
     plist = plistlib.loads((REPO / "ios_app" / "MobilekitBench" / "Info.plist").read_bytes())
     assert plist["NSAppTransportSecurity"] == {"NSAllowsArbitraryLoads": True}  # plain http on the LAN
     assert "NSLocalNetworkUsageDescription" in plist
+
+
+def test_swift_and_java_check_set_mirrors_name_the_schema_statuses_and_rules():
+    """CheckSetData.swift and CheckSet.java compute the report's numerics block (the JVM test
+    runs the Java one on a converter-written check set): both must produce the schema's
+    statuses and read the manifest's tolerance rules by their schema names."""
+    report = json.loads((SCHEMA_DIR / "report.schema.json").read_text())["$defs"]["Numerics"]["properties"]
+    manifest = json.loads((SCHEMA_DIR / "manifest.schema.json").read_text())["$defs"]["CheckTolerance"]
+    statuses = set(report["status"]["enum"])
+    rules = set(manifest["properties"]["rule"]["enum"])
+    swift = (BENCHCORE / "Sources" / "BenchCore" / "CheckSetData.swift").read_text()
+    java = (REPO / "android_app" / "benchcore" / "src" / "main" / "java" / "org" / "mobilekit" / "benchcore"
+            / "CheckSet.java").read_text()
+    for src in (swift, java):
+        assert {s for s in statuses if f'"{s}"' in src} == statuses
+        assert '"max_abs_diff"' in src  # the per-clip rule is read by name; the other is the else branch
+    assert rules == {"max_abs_diff", "top1_cosine"}
+    for key in ("min_top1_agreement", "min_cosine", "max_abs_diff"):
+        assert f'"{key}"' in java
+    assert "CheckSetData.read(folder:" in swift or "public static func read(folder:" in swift

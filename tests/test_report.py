@@ -79,7 +79,7 @@ def test_table_markdown_and_json_formats(db):
     table = report("--db", db)
     assert table.returncode == 0, table.stderr
     header = table.stdout.splitlines()[0].split()
-    assert header[:4] == ["model", "device", "unit", "target"] and header[-1] == "(fastest=1)"
+    assert header[:4] == ["model", "device", "unit", "target"] and header[-2:] == ["(fastest=1)", "outputs"]
     md = report("--db", db, "--format", "markdown", "--relative-to", "vlf_b0", "--target", "ane")
     lines = md.stdout.splitlines()
     assert lines[0].startswith("| model |") and len(lines) == 4  # header, rule, 2 models
@@ -100,3 +100,43 @@ def test_missing_database_is_one_clear_error(tmp_path):
     assert r.returncode == 2
     assert r.stderr.startswith("error: no collector database") and "Traceback" not in r.stderr
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_outputs_column_and_flagged_devices(db):
+    """The goldens' numerics: iOS runs agree, the Pixel's disagree (flagged on stderr too)."""
+    r = report("--db", db, "--format", "json")
+    rows = {(x["model"], x["unit"]): x for x in json.loads(r.stdout)}
+    ane = rows["vtn_eff", "ANE"]
+    assert ane["outputs"] == "agrees 2/2, max diff 0.012, acc 75%" and not ane["flagged"]
+    assert ane["checked"] == 2 and ane["precision"] == "fp16" and ane["top1_agreement"] == 1.0
+    cpu = rows["vlf_b0", "CPU"]
+    assert cpu["outputs"] == "DISAGREES 2/2, max diff 0.042" and cpu["flagged"] and cpu["disagrees"] == 2
+    table = report("--db", db)
+    assert "warning: vlf_b0 on Pixel 8 [CPU, xnnpack]: outputs DISAGREES 2/2" in table.stderr
+    assert "vtn_eff on iPhone 15 Pro" not in table.stderr
+
+
+def test_a_database_from_before_the_numerics_columns(tmp_path):
+    """Report schema 1 databases lack the numerics columns: read-only opens read them as
+    null, a writable open adds them, filled from the stored payloads."""
+    import sqlite3
+
+    from mobilekit.collector.storage import ADDED_COLUMNS
+
+    path = tmp_path / "old.db"
+    store = Store(f"sqlite:///{path}")
+    store.add_reports(reports())
+    store.close()
+    con = sqlite3.connect(path)
+    for col in ADDED_COLUMNS:
+        con.execute(f"ALTER TABLE reports DROP COLUMN {col}")
+    con.commit()
+    con.close()
+    old = json.loads(report("--db", str(path), "--format", "json").stdout)
+    assert old and all(r["outputs"] is None and r["precision"] is None for r in old)
+    Store(f"sqlite:///{path}").close()  # the collector starting on it
+    cols = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(reports)")}
+    assert set(ADDED_COLUMNS) <= cols
+    new = {(r["model"], r["unit"]): r for r in json.loads(report("--db", str(path), "--format", "json").stdout)}
+    assert new["vlf_b0", "CPU"]["outputs"] == "DISAGREES 2/2, max diff 0.042"
+    assert new["vlf_b0", "CPU"]["precision"] == "fp32"

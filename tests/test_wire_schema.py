@@ -45,3 +45,22 @@ def test_unordered_stats_are_rejected():
     payload["results"]["latency_ms"]["min"] = 99.0
     with pytest.raises(ValidationError, match="min <= median <= p90"):
         DeviceReport.model_validate(payload)
+
+
+def test_version_1_reports_are_still_accepted_without_numerics():
+    payload = _golden("report_android_xnnpack.json")
+    payload.pop("numerics")
+    payload["schema_version"] = 1
+    assert DeviceReport.model_validate(payload).numerics is None
+    payload["numerics"] = _golden("report_ios_ane.json")["numerics"]
+    with pytest.raises(ValidationError, match="numerics needs schema_version 2"):
+        DeviceReport.model_validate(payload)
+
+
+def test_results_beside_an_error_only_when_the_check_set_could_not_run():
+    payload = _golden("report_android_xnnpack.json")
+    payload["error"] = "check set: checkset/logits.bin is truncated"
+    with pytest.raises(ValidationError, match="not both"):
+        DeviceReport.model_validate(payload)
+    payload["numerics"] = dict(status="error", detail=payload["error"], samples=0)
+    assert DeviceReport.model_validate(payload).results is not None

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from converters.api import Artifact, convert
-from converters.backends import Scheme, Target, backend_of, get_scheme, get_target, schemes_for
+from converters.backends import DEFAULT_TARGET, Scheme, Target, backend_of, get_scheme, get_target, schemes_for
 from converters.job import quiet
 from converters.manifest import build_manifest
 from converters.pipeline import (check_options, eager_outputs, finish, host_runtime, prepare, resolve,
@@ -104,14 +104,15 @@ def _evaluate(target: Target, scheme: Scheme, baseline: Path, quantized: Path, m
     return report, validation
 
 
-def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target: str = "xnnpack",
+def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target: str = DEFAULT_TARGET,
              scheme: str = "int8", out_dir: str | Path | None = None, *, checkpoint: str | None = None,
              module: str | None = None, example_input: torch.Tensor | None = None,
              input_shape: list[int] | None = None, num_classes=None, num_frames: int | None = None,
              image_size: int | None = None, calibration: str | None = None, samples: int = 32,
              eval_samples: int = 32, latency_runs: int = 20, threads: int | None = None, seed: int = 0,
              baseline: Artifact | None = None, float_layers: list[str] | None = None,
-             on_stage: Callable[[str], None] | None = None) -> Artifact:
+             on_stage: Callable[[str], None] | None = None, check_data: str | None = None,
+             check_samples: int = 4, check_set: bool = True) -> Artifact:
     """Quantize a model for `target` with `scheme` and write `out_dir/model.<ext>` + manifest.json.
 
     What to quantize: as for `converters.convert` (zoo name, nn.Module, `checkpoint`, `module`).
@@ -132,6 +133,9 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     work, and for bad calibration data; QuantizationFailed when the quantized artifact's
     outputs are unusable (kept in `<out_dir>.failed`). The folder is replaced whole, only once
     the new one is complete (converters/staging.py).
+
+    `check_set`: as for `converters.convert`, with the fp32 eager model's outputs as expected
+    and the quantized precision's tolerance (mobilekit/artifact/checkset.py).
     """
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
@@ -144,6 +148,10 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     # Cheap arguments before any work (load_clips checks them again, after the model is built).
     check_options(samples=samples if sch.calibrated else None, eval_samples=eval_samples,
                   latency_runs=latency_runs, threads=threads)
+    if check_set:
+        from converters.checkset import check_count
+
+        check_count(check_samples)
     src = resolve(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
                   input_shape=input_shape, num_classes=num_classes, num_frames=num_frames, image_size=image_size)
     prep = prepare(src, tgt, out_dir, f"{src.name}-{tgt.name}-{sch.name}", stage)
@@ -156,7 +164,7 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     with tempfile.TemporaryDirectory(prefix="mobilekit-fp32-") as tmp:
         if baseline is None:
             stage("converting fp32")
-            base = convert(src, tgt.name, Path(tmp) / "fp32", validate=False)
+            base = convert(src, tgt.name, Path(tmp) / "fp32", validate=False, check_set=False)
         else:
             base = _check_baseline(baseline, tgt, src)
         stage("quantizing")
@@ -213,6 +221,15 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
                             "quantize_seconds": round(seconds, 2), "notes": [*result.notes, *data.notes],
                             **({"delegation": result.delegation} if result.delegation else {})},
             )
+            manifest["check_set"] = None
+            if check_set:  # expected: the fp32 eager model's outputs; tolerance: the quantized precision's
+                from converters.checkset import write_check_set
+
+                manifest["check_set"], note = write_check_set(
+                    staging, model, src.input_shape, out_names, manifest["precision"], check_data, check_samples,
+                    src.classes, n_logits)
+                if note:
+                    manifest["conversion"]["notes"].append(note)
             manifest = build_manifest(**manifest)
             # Unusable outputs: kept for inspection beside the folder, which stays as it was.
             dest = finish(staging, prep, manifest)

@@ -142,6 +142,106 @@ class Quantization(StrictModel):
     report: JsonObject = Field(default_factory=dict, description="Size/latency/agreement before vs after")
 
 
+class CheckTensor(StrictModel):
+    name: Optional[str] = Field(None, description="The output's name (outputs only)")
+    file: str = Field(description="Path inside the artifact folder, e.g. checkset/input.bin")
+    dtype: Literal["float32", "int32"] = Field(description="Little-endian, C order, no header")
+    shape: list[int] = Field(description="[N clips, *the tensor's shape]")
+    bytes: int = Field(ge=0)
+    sha256: str
+
+    @field_validator("file")
+    @classmethod
+    def _rel(cls, v: str) -> str:
+        if not v or v.startswith("/") or "\\" in v or any(p in ("", ".", "..") for p in v.split("/")):
+            raise ValueError(f"check set file {v!r} must be a relative path inside the artifact folder")
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        return check_sha256(v)
+
+
+class CheckTolerance(StrictModel):
+    rule: Literal["max_abs_diff", "top1_cosine"]
+    description: str
+    base: Optional[float] = Field(None, description="max_abs_diff: the relative base (fp32 1e-3, fp16 5e-2)")
+    max_abs_diff: Optional[list[float]] = Field(None, description="max_abs_diff: the bound per clip")
+    min_top1_agreement: Optional[float] = Field(None, ge=0, le=1)
+    min_cosine: Optional[float] = Field(None, ge=-1, le=1)
+
+
+class CheckSet(StrictModel):
+    version: Literal[1] = 1
+    source: str = Field(description="Where the clips came from, e.g. 'synthetic val'")
+    count: int = Field(ge=1, description="Clips N")
+    precision: str = Field(description="The artifact's precision the tolerance is for")
+    reference: str = Field(description="What computed the expected outputs, e.g. 'eager PyTorch fp32'")
+    tolerance: CheckTolerance
+    input: CheckTensor
+    outputs: list[CheckTensor] = Field(min_length=1, description="Expected outputs, in the manifest's order")
+    labels: Optional[CheckTensor] = None
+    total_bytes: int = Field(ge=0)
+
+
+class TensorSpec(StrictModel):
+    name: str
+    shape: list[int]
+    dtype: Literal["float32"] = "float32"
+
+
+class StateSpec(StrictModel):
+    name: str = Field(description="Input name; the program returns it updated as `<name>_out`")
+    shape: list[int]
+    dtype: Literal["float32"] = "float32"
+    init: Literal["zeros"] = Field("zeros", description="A fresh stream starts from zeros")
+
+
+class StreamProgram(StrictModel):
+    role: Literal["step", "encoder", "head"] = Field(
+        description="step: frame + state -> logits + state; encoder: frame -> tokens; head: window of tokens -> logits")
+    file: str = Field(max_length=200, description="A plain file name inside the artifact folder")
+    size_bytes: int = Field(ge=0, le=2**63 - 1)
+    sha256: str
+    inputs: list[TensorSpec] = Field(min_length=1, description="In call order")
+    outputs: list[TensorSpec] = Field(min_length=1, description="In the program's order")
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return check_file_name(v)
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        return check_sha256(v)
+
+
+class StreamValidation(StrictModel):
+    status: Literal["passed", "failed", "skipped"]
+    reason: Optional[str] = None
+    runtime: Optional[str] = None
+    frames: Optional[int] = Field(None, description="Frames fed through the artifact one at a time")
+    compared: Optional[int] = Field(None, description="Outputs compared with the eager clip model")
+    max_abs_diff: Optional[float] = None
+    tolerance: Optional[float] = None
+    top1_agreement: Optional[float] = Field(None, ge=0, le=1)
+    frame_latency_ms: Optional[float] = Field(None, description="Median host latency of one new frame")
+
+
+class Streaming(StrictModel):
+    mode: Literal["state", "frame-cache"] = Field(
+        description="state: one step program, state fed back; frame-cache: encoder per frame, head "
+                    "over a ring buffer of the last `window` frames' tokens")
+    programs: list[StreamProgram] = Field(min_length=1, description="`file` is the first program")
+    state: list[StateSpec] = Field(default_factory=list,
+                                   description="state mode: inputs after the frame, outputs after the logits")
+    window: Optional[int] = Field(None, ge=1, description="frame-cache: frames of tokens the head takes, "
+                                                          "oldest first along axis 1")
+    validation: StreamValidation
+
+
 class ArtifactManifest(StrictModel):
     schema_version: Literal[1] = MANIFEST_SCHEMA_VERSION
     model: str = Field(json_schema_extra={"pattern": MODEL_NAME_PATTERN},
@@ -165,6 +265,8 @@ class ArtifactManifest(StrictModel):
     tools: dict[str, str] = Field(description="Versions of torch, the converter and runtime")
     validation: Validation
     conversion: JsonObject = Field(default_factory=dict, description="seconds, rewrites applied, notes")
+    streaming: Optional[Streaming] = Field(None, description="A streaming artifact: programs, state, ring buffer")
+    check_set: Optional[CheckSet] = Field(None, description="Input clips and expected outputs (mobilekit/artifact/checkset.py)")
 
     @field_validator("file")
     @classmethod

@@ -2,8 +2,10 @@
 (ExecuTorch, ONNX Runtime, LiteRT, PyTorch Lite) the way the phone apps do, and build the
 same `DeviceReport` a phone posts (device.kind = "host", app "mobilekit-host").
 
-The run follows the apps: load (timed), first inference (timed apart), warm-up, timed
-iterations on a fixed random input of the manifest's shape. A runtime that fails to load
+The run follows the apps: load (timed), first inference (timed apart), the artifact's check
+set (each clip once, compared with its expected outputs: the report's `numerics`; a check set
+that cannot be run sets `error` beside the results), warm-up, timed iterations on a fixed
+random input of the manifest's shape. A runtime that fails to load
 or run the artifact gives a report with `error` set, as a failed phone run does; a folder
 that is not an artifact, or a model file whose sha256 differs from its manifest, is a user
 error (nothing trustworthy to report).
@@ -54,32 +56,62 @@ def _input(manifest) -> "np.ndarray":  # noqa: F821 - numpy imported lazily
     return rng.standard_normal(spec.shape).astype(spec.dtype)
 
 
-# Python modules behind each wire-format runtime. An app has its runtime linked in, so the
-# host imports it before the clock starts: load_ms is loading the model, not the library
-# (a cold `import executorch` alone takes seconds), and memory is the model's.
-_RUNTIME_MODULES = {
-    "executorch": ("executorch.runtime", "executorch.extension.pybindings.portable_lib"),
-    "onnxruntime": ("onnxruntime",),
-    "litert": ("ai_edge_litert.interpreter",),
-    "pytorch-lite": ("torch.jit.mobile",),
-    "coreml": ("coremltools",),
-}
-
-
 def _preload_runtime(runtime: str) -> None:
+    """Import the Python modules behind a wire-format runtime (its backend's) before the clock
+    starts: an app has its runtime linked in, so load_ms is loading the model, not the library
+    (a cold `import executorch` alone takes seconds), and memory is the model's."""
     import importlib
 
-    for name in _RUNTIME_MODULES.get(runtime, ()):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            return  # load_runtime raises the error that says what to install
+    from converters.backends import BACKENDS
+
+    for backend in BACKENDS.values():
+        if backend.runtime != runtime:
+            continue
+        for name in backend.runtime_modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                return  # load_runtime raises the error that says what to install
 
 
 def _open_runtime(model_file: Path, threads: int | None):
     from converters.runtimes import load_runtime
 
     return load_runtime(model_file.parent, threads=threads)
+
+
+def run_check_set(folder: Path, manifest, runtime) -> dict:
+    """The report's `numerics`: every check-set clip once through `runtime`, compared with the
+    expected outputs (mobilekit/artifact/checkset.py). A check set that is missing, truncated or
+    fails its sha256, or clips the runtime cannot take, give status "error" with the reason."""
+    from mobilekit.artifact.checkset import CheckSetError, check_outputs, read_check_set
+
+    def error(detail: str) -> dict:
+        return {"status": "error", "detail": detail[:1000], "samples": 0}
+
+    try:
+        check = read_check_set(folder, manifest.check_set)
+    except CheckSetError as e:
+        return error(e.problem)
+    run = runtime.run
+    if manifest.input.dtype != "float32":  # integer I/O (LiteRT static int8): quantize as the app does
+        io = (manifest.quantization.report.get("io") or {}) if manifest.quantization else {}
+        spec = (io.get("inputs") or [{}])[0]
+        if "scale" not in spec or "zero_point" not in spec:
+            return error(f"the check set's clips are float32 and this artifact takes {manifest.input.dtype} "
+                         "input with no scale / zero point in its manifest")
+        import numpy as np
+
+        info = np.iinfo(manifest.input.dtype)
+
+        def run(clip):
+            q = np.clip(np.round(clip / spec["scale"]) + spec["zero_point"], info.min, info.max)
+            return runtime.run(q.astype(manifest.input.dtype))
+    try:
+        return check_outputs(check, run)
+    except Exception as e:  # noqa: BLE001 - reported, as a phone reports it
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return error(f"the runtime failed on a check-set clip: {type(e).__name__}: {msg}")
 
 
 def run_artifact(artifact_dir: str | Path, warmup: int = 10, iters: int = 100,
@@ -117,6 +149,7 @@ def run_artifact(artifact_dir: str | Path, warmup: int = 10, iters: int = 100,
         t0 = time.perf_counter()
         runtime.run(x)
         first_ms = (time.perf_counter() - t0) * 1e3
+        report["numerics"] = run_check_set(model_file.parent, manifest, runtime)  # before timing, as the apps
         times = timed_runs(lambda: runtime.run(x), iters, warmup)
         report["results"] = {"load_ms": load_ms, "first_inference_ms": first_ms,
                              "latency_ms": summarize(times),
@@ -129,6 +162,9 @@ def run_artifact(artifact_dir: str | Path, warmup: int = 10, iters: int = 100,
     except Exception as e:  # noqa: BLE001 - a failed run is reported, as the apps do
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
         report["error"] = f"{type(e).__name__}: {msg}"[:1000]
+    numerics = report.get("numerics")
+    if numerics is not None and numerics["status"] == "error" and "error" not in report:
+        report["error"] = f"check set: {numerics['detail']}"  # timed, but its outputs are not checked
     report["created_at"] = datetime.now(timezone.utc)
     report["app"] = {"name": APP_NAME, "version": __version__, "runtime": manifest.runtime,
                      "runtime_version": runtime_version}
@@ -143,3 +179,38 @@ def save_report(report, path: str | Path) -> Path:
     tmp.write_text(report.model_dump_json(indent=2) + "\n")
     tmp.replace(path)  # a crash mid-write never leaves half a report
     return path
+
+
+def stream_latency(artifact_dir: str | Path, clip_dir: str | Path | None = None, warmup: int = 10,
+                   iters: int = 100, threads: int | None = None) -> dict:
+    """Per-new-frame latency of a streaming artifact (`mobilekit convert --streaming`: one step
+    with its state fed back, or encoder + head over a full ring buffer), and, with `clip_dir`,
+    the clip artifact's latency timed in the same process, side by side:
+    {"frame_ms": stats, "clip_ms": stats or None, "frame_over_clip": median ratio or None}."""
+    import numpy as np
+
+    from converters.runtimes import load_runtime
+    from converters.streaming import open_stream
+
+    if warmup < 0 or iters < 1:
+        raise MobilekitError(f"cannot time {iters} runs after {warmup} warm-up runs",
+                             "use --warmup >= 0 and --iters >= 1")
+    stream = open_stream(artifact_dir, threads)
+    frame = np.random.default_rng(0).standard_normal(stream.frame_shape).astype(np.float32)
+    for _ in range(max(warmup, stream.window or 0)):  # the window full: every push runs the head
+        stream.push(frame)
+    times = []
+    for _ in range(iters):
+        stream.push(frame)
+        times.append(stream.frame_ms)
+    result = {"mode": stream.mode, "window": stream.window, "frame_ms": summarize(times), "clip_ms": None,
+              "frame_over_clip": None}
+    if clip_dir is not None:
+        manifest, _ = read_artifact(clip_dir)
+        if manifest.streaming is not None:
+            raise MobilekitError(f"{clip_dir} is a streaming artifact, not a clip", "give the clip model's folder")
+        runtime = load_runtime(clip_dir, threads=threads)
+        x = _input(manifest)
+        result["clip_ms"] = summarize(timed_runs(lambda: runtime.run(x), iters, warmup))
+        result["frame_over_clip"] = result["frame_ms"]["median"] / result["clip_ms"]["median"]
+    return result

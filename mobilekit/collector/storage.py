@@ -48,7 +48,15 @@ reports = Table(
     Column("p90_ms", Float),
     Column("error", Text),
     Column("payload", Text, nullable=False),
+    # Added with report schema 2 (a database from before gets them on the next writable open,
+    # filled from the stored payloads; see Store._migrate).
+    Column("precision", String(16)),
+    Column("numerics", String(16)),      # agrees / disagrees / error; null: not checked
+    Column("max_abs_diff", Float),
+    Column("top1_agreement", Float),
+    Column("accuracy", Float),
 )
+ADDED_COLUMNS = ("precision", "numerics", "max_abs_diff", "top1_agreement", "accuracy")
 
 artifacts = Table(
     "artifacts", metadata,
@@ -89,8 +97,15 @@ def report_row(report: DeviceReport, received_at: datetime) -> dict[str, Any]:
         compute_units=r.config.compute_units,
         median_ms=r.results.latency_ms.median if r.results else None,
         p90_ms=r.results.latency_ms.p90 if r.results else None,
-        error=r.error, payload=r.model_dump_json(),
+        error=r.error, payload=r.model_dump_json(), **_added_values(r),
     )
+
+
+def _added_values(r: DeviceReport) -> dict[str, Any]:
+    n = r.numerics
+    return dict(precision=r.artifact.precision, numerics=n.status if n else None,
+                max_abs_diff=n.max_abs_diff if n else None, top1_agreement=n.top1_agreement if n else None,
+                accuracy=n.accuracy if n else None)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -152,6 +167,7 @@ class Store:
         try:
             if not read_only:
                 metadata.create_all(self.engine)
+                self._migrate()
             self._check_tables(where)
         except DatabaseError as e:
             self.engine.dispose()
@@ -174,11 +190,39 @@ class Store:
             if table.name not in present:
                 raise MobilekitError(f"{where} has no mobilekit collector tables (no `{table.name}`)",
                                      "pass the database file `mobilekit collect --db` wrote")
-            missing = {c.name for c in table.columns} - {c["name"] for c in insp.get_columns(table.name)}
+            have = {c["name"] for c in insp.get_columns(table.name)}
+            if table is reports:
+                self.report_columns = have
+            missing = {c.name for c in table.columns} - have - (set(ADDED_COLUMNS) if table is reports else set())
             if missing:
                 raise MobilekitError(f"{where} has a `{table.name}` table that is not the collector's "
                                      f"(no column {', '.join(sorted(missing))})",
                                      "pass another --db; this file belongs to another program")
+
+    def _migrate(self) -> None:
+        """Add the columns of report schema 2 to a reports table from before, filled from each
+        stored payload (the canonical JSON holds everything). Only columns are added; a table
+        that is not the collector's is refused by _check_tables afterwards."""
+        insp = inspect(self.engine)
+        if reports.name not in insp.get_table_names():
+            return
+        have = {c["name"] for c in insp.get_columns(reports.name)}
+        if not {c.name for c in reports.columns} - set(ADDED_COLUMNS) <= have:
+            return  # not the collector's table: _check_tables refuses it, unchanged
+        added = [c for c in reports.columns if c.name in ADDED_COLUMNS and c.name not in have]
+        if not added:
+            return
+        with self.engine.begin() as conn:
+            for c in added:
+                conn.exec_driver_sql(f"ALTER TABLE {reports.name} ADD COLUMN {c.name} "
+                                     f"{c.type.compile(dialect=self.engine.dialect)}")
+            for rid, payload in conn.execute(select(reports.c.id, reports.c.payload)).all():
+                try:
+                    values = _added_values(DeviceReport.model_validate_json(payload))
+                except ValueError:
+                    continue  # kept as stored; its new columns stay null
+                conn.execute(reports.update().where(reports.c.id == rid)
+                             .values({k: values[k] for k in (c.name for c in added)}))
 
     @property
     def sqlite_path(self) -> Optional[Path]:
@@ -256,8 +300,14 @@ class Store:
         cols = [reports.c.model, reports.c.quantization, reports.c.target, reports.c.device_make,
                 reports.c.device_model, reports.c.runtime, reports.c.compute_units,
                 reports.c.median_ms, reports.c.p90_ms, reports.c.error]
+        # A read-only database from before report schema 2 lacks the added columns: null there.
+        cols += [getattr(reports.c, n) for n in ADDED_COLUMNS if n in self.report_columns]
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(self._where(select(*cols), f))]
+            rows = [dict(r._mapping) for r in conn.execute(self._where(select(*cols), f))]
+        for row in rows:
+            for n in ADDED_COLUMNS:
+                row.setdefault(n, None)
+        return rows
 
     def revision(self) -> tuple[int, int]:
         """(highest row id, number of reports): changes whenever a report is stored."""

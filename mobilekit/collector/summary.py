@@ -6,7 +6,13 @@ median of the runs' median latencies, the median of the runs' p90 latencies, and
 relative to the reference model measured on the same device, compute unit and target. With
 no reference model the fastest model of each such column is 1.0, the paper's convention.
 Target is part of the key so that, say, ExecuTorch and LiteRT on the same phone CPU are not
-mixed. Failed runs (reports with an error) are counted, never averaged.
+mixed; so is precision. Failed runs (reports with no results) are counted, never averaged.
+
+Outputs (report schema 2's `numerics`, the artifact's check set run on the device): per row
+the runs checked, how many agree / disagree with the expected outputs / could not be
+checked, the largest max abs diff, the lowest top-1 agreement, the median accuracy, and
+`outputs`, one line of text; `flagged` is true when any run's outputs disagree or could not
+be checked.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ UNIT_LABELS = {"cpu": "CPU", "cpuonly": "CPU", "cpuandgpu": "GPU", "gpu": "GPU",
                "cpuandneuralengine": "ANE", "ane": "ANE", "all": "all"}
 _UNIT_ORDER = {"CPU": 0, "GPU": 1, "ANE": 2, "all": 3}
 
-COLUMNS = ["model", "device", "unit", "target", "runs", "failed", "median_ms", "p90_ms", "relative"]
+COLUMNS = ["model", "device", "unit", "target", "precision", "runs", "failed", "median_ms", "p90_ms", "relative",
+           "outputs"]
 
 
 def unit_label(compute_units: str) -> str:
@@ -40,21 +47,24 @@ def summarize(rows: Iterable[dict], relative_to: Optional[str] = None) -> list[d
     groups: dict[tuple, dict] = {}
     for r in rows:
         key = (variant(r["model"], r.get("quantization")), r["device_make"], r["device_model"],
-               r["compute_units"], r["target"])
-        g = groups.setdefault(key, dict(runtime=r["runtime"], medians=[], p90s=[], failed=0))
-        if r.get("error") is not None or r.get("median_ms") is None:
+               r["compute_units"], r["target"], r.get("precision"))
+        g = groups.setdefault(key, dict(runtime=r["runtime"], medians=[], p90s=[], failed=0, checks=[]))
+        if r.get("numerics") is not None:
+            g["checks"].append((r["numerics"], r.get("max_abs_diff"), r.get("top1_agreement"), r.get("accuracy")))
+        if r.get("median_ms") is None:  # no results (an error beside results is a check-set problem)
             g["failed"] += 1
         else:
             g["medians"].append(r["median_ms"])
             g["p90s"].append(r["p90_ms"])
 
     out = []
-    for (model, make, device, units, target), g in groups.items():
+    for (model, make, device, units, target, precision), g in groups.items():
         out.append(dict(
             model=model, device=device, make=make, unit=unit_label(units), compute_units=units,
-            target=target, runtime=g["runtime"], runs=len(g["medians"]), failed=g["failed"],
+            target=target, precision=precision, runtime=g["runtime"], runs=len(g["medians"]), failed=g["failed"],
             median_ms=median(g["medians"]) if g["medians"] else None,
             p90_ms=median(g["p90s"]) if g["p90s"] else None,
+            **_outputs(g["checks"]),
         ))
 
     # Relative latency within each (device, compute unit, target) column.
@@ -77,6 +87,33 @@ def summarize(rows: Iterable[dict], relative_to: Optional[str] = None) -> list[d
     return out
 
 
+def _outputs(checks: list[tuple]) -> dict:
+    """The outputs figures of one summary row from its runs' (status, max diff, top-1, accuracy)."""
+    status = [c[0] for c in checks]
+    agrees, disagrees, errors = status.count("agrees"), status.count("disagrees"), status.count("error")
+    diffs = [c[1] for c in checks if c[1] is not None]
+    top1 = [c[2] for c in checks if c[2] is not None]
+    acc = [c[3] for c in checks if c[3] is not None]
+    row = dict(checked=len(checks), agrees=agrees, disagrees=disagrees, numerics_errors=errors,
+               max_abs_diff=max(diffs) if diffs else None, top1_agreement=min(top1) if top1 else None,
+               accuracy=median(acc) if acc else None, flagged=bool(disagrees or errors))
+    if not checks:
+        text = None
+    elif disagrees:
+        text = f"DISAGREES {disagrees}/{len(checks)}"
+    elif agrees:
+        text = f"agrees {agrees}/{len(checks)}"
+    else:
+        text = f"NOT CHECKED {errors}/{len(checks)}"
+    if text and diffs:
+        text += f", max diff {max(diffs):.2g}"
+    if text and acc:
+        text += f", acc {median(acc):.0%}"
+    if text and errors and (agrees or disagrees):
+        text += f", {errors} not checked"
+    return dict(row, outputs=text)
+
+
 def _ratio(a: float, b: float) -> Optional[float]:
     """a / b, or None where it overflows (a denormal reference): JSON has no Infinity."""
     r = a / b
@@ -89,7 +126,8 @@ def render(summary: list[dict], fmt: str = "table", relative_to: Optional[str] =
         return json.dumps(summary, indent=2)
     if fmt == "csv":
         buf = io.StringIO()
-        keys = COLUMNS + ["compute_units", "runtime", "make", "reference"]
+        keys = COLUMNS + ["compute_units", "runtime", "make", "reference", "checked", "agrees", "disagrees",
+                          "numerics_errors", "max_abs_diff", "top1_agreement", "accuracy", "flagged"]
         writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(summary)
@@ -97,10 +135,11 @@ def render(summary: list[dict], fmt: str = "table", relative_to: Optional[str] =
     from mobilekit.table import format_table
 
     rel = f"rel. ({relative_to or 'fastest'}=1)"
-    headers = ["model", "device", "unit", "target", "runs", "failed", "median ms", "p90 ms", rel]
-    rows = [[s["model"], s["device"], s["unit"], s["target"], s["runs"], s["failed"],
+    headers = ["model", "device", "unit", "target", "precision", "runs", "failed", "median ms", "p90 ms", rel,
+               "outputs"]
+    rows = [[s["model"], s["device"], s["unit"], s["target"], s.get("precision"), s["runs"], s["failed"],
              _ms(s["median_ms"]), _ms(s["p90_ms"]),
-             f"{s['relative']:.2f}" if s["relative"] is not None else None] for s in summary]
+             f"{s['relative']:.2f}" if s["relative"] is not None else None, s.get("outputs")] for s in summary]
     return format_table(rows, headers, markdown=fmt == "markdown")
 
 

@@ -29,7 +29,7 @@ from mobilekit.artifact.schema import (  # noqa: F401 - the wire format's names 
     Quantization, UtcDatetime, Validation, check_file_name, check_sha256)
 from mobilekit.artifact.schema import StrictModel as _Strict
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2  # 2: the numerics block; version-1 reports (without it) are still accepted
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 # The registry's lists (converters.backends): a target added there is on the wire at once.
@@ -145,8 +145,23 @@ class Thermal(_Strict):
     after: Optional[str] = None
 
 
+class Numerics(_Strict):
+    status: Literal["agrees", "disagrees", "error"] = Field(
+        description="agrees: within the check set's tolerance; error: the check set could not be run "
+                    "(the report's error says why)")
+    detail: Optional[str] = Field(None, description="Why it disagrees, or what the error was")
+    samples: int = Field(ge=0, description="Check-set clips compared")
+    rule: Optional[Literal["max_abs_diff", "top1_cosine"]] = Field(None, description="The manifest's tolerance rule")
+    max_abs_diff: Optional[float] = Field(None, ge=0)
+    mean_abs_diff: Optional[float] = Field(None, ge=0)
+    cosine: Optional[float] = Field(None, ge=-1, le=1, description="Lowest per-clip cosine")
+    top1_agreement: Optional[float] = Field(None, ge=0, le=1)
+    accuracy: Optional[float] = Field(None, ge=0, le=1, description="Top-1 vs the check set's labels")
+    reference_accuracy: Optional[float] = Field(None, ge=0, le=1, description="Eager PyTorch's, same clips")
+
+
 class DeviceReport(_Strict):
-    schema_version: Literal[1] = REPORT_SCHEMA_VERSION
+    schema_version: Literal[1, 2] = REPORT_SCHEMA_VERSION
     report_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
                            description="Idempotency key: a retry sends the same id")
     created_at: UtcDatetime = Field(description="When the run finished (UTC)")
@@ -156,12 +171,20 @@ class DeviceReport(_Strict):
     config: RunConfig
     results: Optional[Results] = None
     thermal: Optional[Thermal] = None
-    error: Optional[str] = Field(None, description="Set for a failed run; results is then null")
+    error: Optional[str] = Field(None, description="Set for a failed run (results null), or beside results "
+                                                   "when the check set could not be run (numerics.status error)")
+    numerics: Optional[Numerics] = Field(None, description="The artifact's check set run before timing (v2)")
 
     @model_validator(mode="after")
     def _results_or_error(self):
-        if (self.results is None) == (self.error is None):
-            raise ValueError("a report carries either results or an error, not both or neither")
+        if self.schema_version == 1 and self.numerics is not None:
+            raise ValueError("numerics needs schema_version 2")
+        both_ok = self.numerics is not None and self.numerics.status == "error"
+        if self.results is None and self.error is None:
+            raise ValueError("a report carries either results or an error; it has neither")
+        if self.results is not None and self.error is not None and not both_ok:
+            raise ValueError("a report carries either results or an error, not both (both only when "
+                             "numerics.status is 'error': timed, but its check set could not be run)")
         return self
 
 
@@ -174,7 +197,7 @@ def golden_payloads() -> dict[str, dict]:
     """Example payloads every client must produce in this exact shape."""
     stats = dict(min=3.91, median=4.12, mean=4.2, p90=4.55, std=0.21, max=5.02, trimmed_mean=4.15)
     ios = dict(
-        schema_version=1, report_id="ios-5b2f7c1e-9d4a-4e2b-8f61-0c3a9e7d2b10",
+        schema_version=2, report_id="ios-5b2f7c1e-9d4a-4e2b-8f61-0c3a9e7d2b10",
         created_at="2026-11-20T10:15:30Z",
         device=dict(kind="phone", make="Apple", model="iPhone 15 Pro", model_identifier="iPhone16,1",
                     os="iOS", os_version="18.1", chip="A17 Pro", cpu_cores=6, ram_mb=8192),
@@ -186,9 +209,12 @@ def golden_payloads() -> dict[str, dict]:
                      latencies_ms=[4.12, 3.91, 4.55, 5.02, 4.2], peak_memory_mb=212.4),
         thermal=dict(before="nominal", after="fair"),
         error=None,
+        numerics=dict(status="agrees", detail=None, samples=4, rule="max_abs_diff", max_abs_diff=0.0123,
+                      mean_abs_diff=0.0021, cosine=0.99998, top1_agreement=1.0, accuracy=0.75,
+                      reference_accuracy=0.75),
     )
     android = dict(
-        schema_version=1, report_id="android-0e6a2d14-77c3-4b51-9a0f-5d8e1c2b3a49",
+        schema_version=2, report_id="android-0e6a2d14-77c3-4b51-9a0f-5d8e1c2b3a49",
         created_at="2026-11-20T11:02:03Z",
         device=dict(kind="phone", make="Google", model="Pixel 8", model_identifier="shiba",
                     os="Android", os_version="15", chip="Tensor G3", cpu_cores=9, ram_mb=7864),
@@ -202,9 +228,12 @@ def golden_payloads() -> dict[str, dict]:
                      latencies_ms=None, peak_memory_mb=180.0),
         thermal=dict(before="none", after="light"),
         error=None,
+        numerics=dict(status="disagrees", detail="clip 2: max abs diff 0.0417 > tolerance 0.00612", samples=4,
+                      rule="max_abs_diff", max_abs_diff=0.0417, mean_abs_diff=0.0009, cosine=0.9991,
+                      top1_agreement=1.0, accuracy=None, reference_accuracy=None),
     )
     failed = dict(
-        schema_version=1, report_id="android-failed-1c9b8e77-2a3d-4f10-b6e5-93d0c4a1f2e8",
+        schema_version=2, report_id="android-failed-1c9b8e77-2a3d-4f10-b6e5-93d0c4a1f2e8",
         created_at="2026-11-20T11:05:00Z",
         device=android["device"], app=android["app"],
         artifact=dict(model="x3d_xs", target="xnnpack", sha256=_SHA_B, artifact_id=None,
@@ -212,6 +241,7 @@ def golden_payloads() -> dict[str, dict]:
         config=dict(compute_units="cpu", threads=4, warmup=10, iterations=100, batch_size=1),
         results=None, thermal=None,
         error="load failed: Error 0x20 (NotSupported) loading method forward",
+        numerics=None,
     )
     manifest = dict(
         schema_version=1, model="vlf_b0", family="vlf", num_classes=254, classes=None,
@@ -227,6 +257,17 @@ def golden_payloads() -> dict[str, dict]:
                         max_abs_diff=2.1e-05, mean_abs_diff=3.0e-06, top1_agreement=1.0,
                         tolerance=1e-3, host_latency_ms=352.0),
         conversion={"seconds": 41.2, "rewrites": ["decompose_layer_norms"], "notes": []},
+        check_set=dict(
+            version=1, source="synthetic val", count=4, precision="fp32", reference="eager PyTorch fp32",
+            tolerance=dict(rule="max_abs_diff", base=1e-3, max_abs_diff=[0.00612, 0.00587, 0.00612, 0.00601],
+                           min_top1_agreement=None, min_cosine=None,
+                           description="per clip: max|got-expected| <= max_abs_diff[i] = the larger of 0.001 x "
+                                       "max(1, max|expected|) and 20 x eager fp32's distance from float64"),
+            input=dict(name=None, file="checkset/input.bin", dtype="float32", shape=[4, 1, 16, 3, 224, 224],
+                       bytes=38535168, sha256="5c" * 32),
+            outputs=[dict(name="logits", file="checkset/logits.bin", dtype="float32", shape=[4, 1, 254],
+                          bytes=4064, sha256="7e" * 32)],
+            labels=None, total_bytes=38539232),
     )
     return {
         "report_ios_ane.json": ios,

@@ -18,14 +18,15 @@ from typing import Callable, Optional
 
 import click
 
-from converters.backends import TARGETS
+from converters.backends import TARGETS, app_target_names
 from mobilekit.commands.options import check_writable
 from mobilekit.errors import MobilekitError
 
 APP_ID = "org.mobilekit.bench"
 ACTIVITY = f"{APP_ID}/.BenchmarkActivity"
 REMOTE_ROOT = "/data/local/tmp/mobilekit"
-ANDROID_RUNTIMES = ("executorch", "pytorch-lite", "litert")
+ANDROID_TARGETS = app_target_names("android")   # the registry's: the targets the app runs
+ANDROID_RUNTIMES = tuple(dict.fromkeys(TARGETS[t].runtime for t in ANDROID_TARGETS))
 # What --compute-unit offers: the compute units targets let an app pick (the registry's).
 COMPUTE_UNITS = tuple(dict.fromkeys(u for t in TARGETS.values() for u in t.device_compute_units))
 
@@ -53,9 +54,9 @@ def check_artifact(folder: Path):
 
     art = open_artifact(folder, verify=False)  # the runtime first: a Core ML folder is refused as such
     manifest = art.manifest
-    if manifest.runtime not in ANDROID_RUNTIMES or manifest.delegate == "coreml":
+    if manifest.target not in ANDROID_TARGETS:
         raise MobilekitError(f"target {manifest.target} ({manifest.runtime}) does not run in the Android app",
-                             "convert with --target xnnpack, vulkan, ptl or tflite")
+                             f"convert with --target {', '.join(ANDROID_TARGETS)}")
     art.verify()
     return manifest
 

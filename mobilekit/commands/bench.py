@@ -103,6 +103,19 @@ def _post_all(url: str, token: str | None, reports: list, fallback_dir: Path) ->
     return lines
 
 
+def numerics_line(n) -> str:
+    """One line for a report's `numerics` block."""
+    if n.status == "error":
+        return f"outputs: NOT CHECKED ({n.detail})"
+    figures = [f"max abs diff {n.max_abs_diff:.3g}" if n.max_abs_diff is not None else "max abs diff -",
+               f"cosine {n.cosine:.5f}" if n.cosine is not None else "cosine -",
+               f"top-1 agreement {n.top1_agreement:.0%}" if n.top1_agreement is not None else "top-1 -"]
+    if n.accuracy is not None:
+        figures.append(f"accuracy {n.accuracy:.0%} (eager {n.reference_accuracy:.0%})")
+    verdict = "agree" if n.status == "agrees" else f"DISAGREE ({n.detail})"
+    return f"outputs on {n.samples} check-set clips {verdict}: {', '.join(figures)}"
+
+
 def _bench_artifact(artifact, warmup, iters, threads, post, token, out, as_json):
     from mobilekit.bench.host import run_artifact, save_report
 
@@ -123,12 +136,41 @@ def _bench_artifact(artifact, warmup, iters, threads, post, token, out, as_json)
                        f"peak memory {mem}")
             click.echo(f"latency ms over {report.config.iterations} runs: median {s.median:.3f}  "
                        f"p90 {s.p90:.3f}  mean {s.mean:.3f}  std {s.std:.3f}  min {s.min:.3f}")
+        if report.numerics is not None:
+            click.echo(numerics_line(report.numerics))
     if post:
         for line in _post_all(post, token, [report], Path(out).parent if out else Path.cwd()):
             click.echo(line, err=True)
+    if report.error and report.results is not None:  # timed; its check set could not be run
+        raise MobilekitError(f"the outputs were not checked: {report.error}",
+                             "the report records it; copy the whole artifact folder or re-run `mobilekit convert`")
     if report.error:
         raise MobilekitError(f"the run failed: {report.error}",
                              "the report records the failure; check the artifact with `mobilekit check`")
+
+
+def _is_stream(artifact) -> bool:
+    from mobilekit.bench.host import read_artifact
+
+    return read_artifact(artifact)[0].streaming is not None
+
+
+def _bench_stream(artifact, clip, warmup, iters, threads, as_json):
+    """A streaming artifact: per-new-frame latency, next to the clip artifact's (--clip)."""
+    from mobilekit.bench.host import stream_latency
+
+    click.echo(f"timing {artifact} one frame at a time{' and ' + str(clip) + ' per clip' if clip else ''} ...", err=True)
+    r = stream_latency(artifact, clip, warmup=warmup, iters=iters, threads=threads)
+    if as_json:
+        click.echo(json.dumps(r, indent=2))
+        return
+    f = r["frame_ms"]
+    click.echo(f"per new frame ({r['mode']}{', window ' + str(r['window']) if r['window'] else ''}): median "
+               f"{f['median']:.3f} ms  p90 {f['p90']:.3f}  min {f['min']:.3f} over {iters} frames")
+    if r["clip_ms"]:
+        c = r["clip_ms"]
+        click.echo(f"per clip: median {c['median']:.3f} ms  p90 {c['p90']:.3f}  min {c['min']:.3f}; "
+                   f"per frame / clip = {r['frame_over_clip']:.3f} (1/{1 / r['frame_over_clip']:.1f})")
 
 
 @click.command("bench")
@@ -164,9 +206,12 @@ def _bench_artifact(artifact, warmup, iters, threads, post, token, out, as_json)
               help="Write the results (or the report) as JSON.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.option("--markdown", is_flag=True, help="Tables as markdown.")
+@click.option("--clip", "clip_artifact", type=click.Path(exists=True),
+              help="With a streaming --artifact: the clip model's artifact, timed in the same run next to "
+                   "the per-frame latency.")
 def bench_cmd(models, artifact, mode, device, precision, warmup, iters, frames, size, sizes,
               train_batch, infer_batch, num_classes, relative_to, threads, isolate, post, token,
-              out, as_json, markdown):
+              out, as_json, markdown, clip_artifact=None):
     """Measure latency and memory, the way paper 001 does, or run an artifact on this host.
 
     \b
@@ -189,6 +234,8 @@ def bench_cmd(models, artifact, mode, device, precision, warmup, iters, frames, 
     if artifact and models:
         raise MobilekitError("--artifact and --models are two different benchmarks",
                              "pass one of them")
+    if artifact and (clip_artifact or _is_stream(artifact)):
+        return _bench_stream(artifact, clip_artifact, warmup, iters, threads, as_json)
     if artifact:
         return _bench_artifact(artifact, warmup, iters, threads, post, token, out, as_json)
     if not models:

@@ -109,7 +109,10 @@ def _check_port_free(host: str, port: int) -> None:
 @click.option("--token", envvar="MOBILEKIT_TOKEN", default=None, help="Token for --server; optional, GETs are open [env MOBILEKIT_TOKEN].")
 def report_cmd(server, db_url, fmt, plot, relative_to, model, target, device, runtime, token):
     """Latency per model, device and compute unit, relative to a reference model (the kind
-    of paper 001's Fig. 5): median of the runs' medians, median of their p90s, run counts.
+    of paper 001's Fig. 5): median of the runs' medians, median of their p90s, run counts,
+    and outputs: whether the devices' outputs on the artifact's check set agree with eager
+    PyTorch (agrees / DISAGREES n/runs, largest max abs diff, accuracy where labelled); a
+    device whose outputs disagree or were not checked is also named on stderr.
     """
     from mobilekit.collector.summary import render, summarize
 
@@ -135,6 +138,10 @@ def report_cmd(server, db_url, fmt, plot, relative_to, model, target, device, ru
         click.echo("no reports match" if any(filters.values()) else "no reports yet", err=True)
     else:
         click.echo(render(rows, fmt, relative_to))
+    for r in rows:  # a device whose outputs are wrong: its latency is not a result
+        if r.get("flagged"):
+            click.secho(f"warning: {r['model']} on {r['device']} [{r['unit']}, {r['target']}]: outputs "
+                        f"{r['outputs']} (the check set's expected outputs)", err=True, fg="yellow")
     if plot:
         from mobilekit.collector.plots import plot_summary
 

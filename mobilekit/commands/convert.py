@@ -6,9 +6,9 @@ import json
 
 import click
 
-from converters.backends import TARGETS, target_names
+from converters.backends import DEFAULT_TARGET, TARGETS, target_names
 from mobilekit.commands.options import (NON_NEGATIVE, POSITIVE, THREADS, ModelSource, TargetName,
-                                        model_source_options, target_help, writable_folder)
+                                        check_set_options, model_source_options, target_help, writable_folder)
 from mobilekit.errors import MobilekitError
 
 
@@ -46,12 +46,15 @@ def _echo_artifact(art) -> None:
                    f"nodes in {d['delegated_subgraphs']} subgraph(s)")
     for note in conv.get("notes", []):
         click.echo(f"  note: {note}")
+    if cs := m.get("check_set"):
+        click.echo(f"  check set: {cs['count']} clips ({cs['source']}) and their eager outputs, "
+                   f"{_mb(cs['total_bytes'])} in {art.path / 'checkset'}")
     click.echo(f"  manifest: {art.path / 'manifest.json'}")
 
 
 @click.command("convert")
 @model_source_options()
-@click.option("--target", "-t", "targets", multiple=True, default=("xnnpack",), show_default=True,
+@click.option("--target", "-t", "targets", multiple=True, default=(DEFAULT_TARGET,), show_default=True,
               metavar="TARGET", type=TargetName(target_names()),
               help=f"{target_help(target_names())}. Repeat for several.")
 @click.option("--out", type=click.Path(), callback=writable_folder,
@@ -68,8 +71,13 @@ def _echo_artifact(art) -> None:
 @click.option("--quantize", "quantize_scheme", metavar="SCHEME",
               help=f"Quantize with SCHEME ({', '.join(_scheme_names())}), calibrated on the synthetic dataset: "
                    "`mobilekit quantize` with its defaults (see its --help for the schemes of each target).")
+@check_set_options()
+@click.option("--streaming", is_flag=True,
+              help="Export the live-video form: the step with explicit state (movinet_*_stream), or the "
+                   "per-frame encoder + temporal head over a window of --frames (vlf, tsn, vtn, ...), "
+                   "validated as a stream against the clip model (see `mobilekit stream`).")
 def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency_runs, threads, as_json,
-                quantize_scheme=None):
+                quantize_scheme=None, check_set_kwargs=None, streaming=False):
     """Convert a model to device formats, validate it on the host, write manifest.json.
 
     \b
@@ -94,7 +102,12 @@ def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency
     if "all" in names:
         names = target_names()
     names = list(dict.fromkeys(names))
-    opts = dict(validate=not no_validate, samples=samples, latency_runs=latency_runs, threads=threads)
+    opts = dict(validate=not no_validate, samples=samples, latency_runs=latency_runs, threads=threads,
+                **(check_set_kwargs or {}))
+    if streaming:  # converters/streaming.py: one or two programs, validated as a stream
+        from mobilekit.commands.stream import convert_streaming
+
+        return convert_streaming(source, names, out, quantize_scheme, not no_validate, latency_runs, threads, as_json)
     if quantize_scheme:  # the quantization pass instead of a plain conversion
         from mobilekit.commands.quantized import quantize_targets
 

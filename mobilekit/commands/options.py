@@ -218,3 +218,29 @@ def model_source_options(model_help: str = "A zoo model (`mobilekit models`)."):
         return with_source
 
     return decorate
+
+
+def check_set_options():
+    """--check-data / --check-samples / --no-check-set of convert and quantize, declared once;
+    the command receives them as `check_set_kwargs` (the library's keyword arguments)."""
+    options = [
+        click.option("--check-data", metavar="DATA",
+                     help="Clips for the artifact's check set (checkset/, the eager outputs devices compare "
+                          "with): a dataset folder or FORMAT:PATH as --calibration. [default: the synthetic "
+                          "dataset, never noise]"),
+        click.option("--check-samples", type=POSITIVE, default=4, show_default=True,
+                     help="Clips in the check set."),
+        click.option("--no-check-set", is_flag=True, help="Write no check set."),
+    ]
+
+    def decorate(command):
+        @functools.wraps(command)
+        def with_check_set(*args, check_data, check_samples, no_check_set, **kwargs):
+            return command(*args, check_set_kwargs=dict(check_data=check_data, check_samples=check_samples,
+                                                         check_set=not no_check_set), **kwargs)
+
+        for option in reversed(options):
+            with_check_set = option(with_check_set)
+        return with_check_set
+
+    return decorate

@@ -10,7 +10,7 @@ import click
 
 from converters.backends import TARGETS, quantizable_target_names
 from mobilekit.commands.options import (NON_NEGATIVE, POSITIVE, THREADS, ModelSource, TargetName,
-                                        model_source_options, split_names, target_help, writable_folder)
+                                        check_set_options, model_source_options, split_names, target_help, writable_folder)
 from mobilekit.commands.quantized import describe_quantization, stage_echo
 
 
@@ -58,8 +58,9 @@ def _float_layer_targets() -> list[str]:
                    "globs as in the model's state dict, comma-separated or repeated, e.g. "
                    "'backbone.blocks.2.*.conv_dw'.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@check_set_options()
 def quantize_cmd(source: ModelSource, target, scheme, calibration, samples, eval_samples, out, latency_runs,
-                 threads, float_layers, as_json):
+                 threads, float_layers, as_json, check_set_kwargs):
     """Quantize a model for one target and report what it costs.
 
     \b
@@ -94,7 +95,7 @@ def quantize_cmd(source: ModelSource, target, scheme, calibration, samples, eval
     art = quantize(what, target, scheme, out, **source.library_kwargs(),
                    calibration=calibration, samples=samples, eval_samples=eval_samples,
                    latency_runs=latency_runs, threads=threads, float_layers=split_names(float_layers),
-                   on_stage=stage_echo())
+                   on_stage=stage_echo(), **check_set_kwargs)
     if as_json:
         click.echo(json.dumps(art.manifest, indent=2))
     else:

@@ -44,7 +44,9 @@ public enum Benchmark {
     public static func measure(_ runner: ModelRunner, compiled: URL, unit: ComputeUnit,
                                manifest: ArtifactManifest, input: [Float], warmup: Int, iterations: Int,
                                compileMs: Double?, includeLatencies: Bool,
-                               memoryMb: (() -> Double?)? = nil) throws -> Results {
+                               memoryMb: (() -> Double?)? = nil,
+                               checkSet: CheckSetData? = nil, checkSetError: String? = nil,
+                               onChecked: ((Numerics) -> Void)? = nil) throws -> Results {
         var peak: Double? = nil
         func sample() {
             if let m = memoryMb?() { peak = Swift.max(peak ?? 0, m) }
@@ -56,6 +58,18 @@ public enum Benchmark {
         let t1 = nowMs()
         try runner.predict()
         let firstMs = nowMs() - t1
+        if let checking = runner as? CheckingRunner {  // the check set, before timing
+            let names = manifest.outputs.map { $0.name }
+            if let checkSet {
+                do {
+                    onChecked?(try checkSet.check { try checking.outputs(for: $0, outputNames: names) })
+                } catch {
+                    onChecked?(CheckSetData.error("the runtime failed on a check-set clip: \(error)"))
+                }
+            } else {
+                onChecked?(CheckSetData.error(checkSetError ?? "no check set was given"))
+            }
+        }
         for _ in 0..<warmup { try runner.predict() }
         var latencies = [Double]()
         latencies.reserveCapacity(iterations)
@@ -89,8 +103,18 @@ public enum Benchmark {
         } catch {
             setupError = "compile failed: \(error)"
         }
+        var checkSet: CheckSetData? = nil
+        var checkSetError: String? = nil
+        if runner is CheckingRunner {
+            do {
+                checkSet = try CheckSetData.read(folder: url.deletingLastPathComponent(), index: manifest.checkSet)
+            } catch {
+                checkSetError = "\(error)"
+            }
+        }
         var reports: [DeviceReport] = []
         for unit in settings.computeUnits {
+            var numerics: Numerics? = nil
             progress?(unit, "running")
             let before = thermal()
             var results: Results? = nil
@@ -103,7 +127,8 @@ public enum Benchmark {
                                           // the collector refuses bodies over 1 MiB: beyond
                                           // ~20k latencies, send the statistics only
                                           includeLatencies: settings.includeLatencies && settings.iterations <= 20_000,
-                                          memoryMb: memoryMb)
+                                          memoryMb: memoryMb, checkSet: checkSet,
+                                          checkSetError: checkSetError, onChecked: { numerics = $0 })
                 } catch {
                     runner.unload()
                     failure = "inference failed: \(error)"
@@ -123,7 +148,9 @@ public enum Benchmark {
                                   iterations: settings.iterations),
                 results: failure == nil ? results : nil,
                 thermal: (before == nil && after == nil) ? nil : Thermal(before: before, after: after),
-                error: failure))
+                // a check set that could not be run: reported beside the results, never a pass
+                error: failure ?? (numerics?.status == "error" ? "check set: \(numerics?.detail ?? "")" : nil),
+                numerics: failure == nil ? numerics : nil))
             progress?(unit, failure ?? "done")
         }
         return reports

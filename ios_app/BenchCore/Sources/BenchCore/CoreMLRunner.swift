@@ -18,9 +18,11 @@ public enum CoreMLRunnerError: Error, CustomStringConvertible {
     }
 }
 
-public final class CoreMLRunner: CompilingRunner {
+public final class CoreMLRunner: CompilingRunner, CheckingRunner {
     private var model: MLModel?
     private var features: MLFeatureProvider?
+    private var inputSpec: InputSpec?
+    private var inputType: MLMultiArrayDataType = .float32
 
     public init() {}
 
@@ -64,6 +66,23 @@ public final class CoreMLRunner: CompilingRunner {
         }
         features = try MLDictionaryFeatureProvider(dictionary: [input.name: MLFeatureValue(multiArray: array)])
         self.model = model
+        inputSpec = input
+        inputType = type
+    }
+
+    /// One check-set clip through the loaded model; outputs by the manifest's names, as Float.
+    public func outputs(for clip: [Float], outputNames: [String]) throws -> [[Float]] {
+        guard let model, let input = inputSpec else { return [] }
+        let array = try MLMultiArray(shape: input.shape.map { NSNumber(value: $0) }, dataType: inputType)
+        for (i, v) in clip.enumerated() {
+            array[i] = NSNumber(value: v)
+        }
+        let provider = try MLDictionaryFeatureProvider(dictionary: [input.name: MLFeatureValue(multiArray: array)])
+        let result = try model.prediction(from: provider)
+        return outputNames.map { name in
+            guard let out = result.featureValue(for: name)?.multiArrayValue else { return [] }
+            return (0..<out.count).map { out[$0].floatValue }
+        }
     }
 
     public func predict() throws {

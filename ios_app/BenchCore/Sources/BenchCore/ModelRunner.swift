@@ -37,3 +37,10 @@ public protocol ModelRunner: AnyObject {
 
 /// Whether a runtime has a separate compile step (its compile_ms is then reported).
 public protocol CompilingRunner: ModelRunner {}
+
+/// A runner that can also run a given clip and return its outputs: the benchmark then runs the
+/// artifact's check set (CheckSetData) after the first prediction and before timing, and the
+/// report carries `numerics`. Outputs in the manifest's order, each flattened (C order).
+public protocol CheckingRunner: ModelRunner {
+    func outputs(for clip: [Float], outputNames: [String]) throws -> [[Float]]
+}

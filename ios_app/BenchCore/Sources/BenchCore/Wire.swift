@@ -53,6 +53,8 @@ public struct DeviceReport: Codable, Equatable, Sendable {
     public var results: Results?
     public var thermal: Thermal?
     public var error: String?
+    /// The artifact's check set run before timing (schema 2); nil: not checked.
+    public var numerics: Numerics?
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
@@ -65,11 +67,12 @@ public struct DeviceReport: Codable, Equatable, Sendable {
         case results
         case thermal
         case error
+        case numerics
     }
 
-    public init(schemaVersion: Int = 1, reportId: String, createdAt: String, device: Device, app: App,
+    public init(schemaVersion: Int = 2, reportId: String, createdAt: String, device: Device, app: App,
                 artifact: ArtifactRef, config: RunConfig, results: Results?, thermal: Thermal?,
-                error: String?) {
+                error: String?, numerics: Numerics? = nil) {
         self.schemaVersion = schemaVersion
         self.reportId = reportId
         self.createdAt = createdAt
@@ -80,6 +83,7 @@ public struct DeviceReport: Codable, Equatable, Sendable {
         self.results = results
         self.thermal = thermal
         self.error = error
+        self.numerics = numerics
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -94,6 +98,63 @@ public struct DeviceReport: Codable, Equatable, Sendable {
         try c.encode(results, forKey: .results)
         try c.encode(thermal, forKey: .thermal)
         try c.encode(error, forKey: .error)
+        try c.encode(numerics, forKey: .numerics)
+    }
+}
+
+/// wire.py Numerics: the check set's figures and verdict (CheckSet.swift computes them).
+public struct Numerics: Codable, Equatable, Sendable {
+    public var status: String
+    public var detail: String?
+    public var samples: Int
+    public var rule: String?
+    public var maxAbsDiff: Double?
+    public var meanAbsDiff: Double?
+    public var cosine: Double?
+    public var top1Agreement: Double?
+    public var accuracy: Double?
+    public var referenceAccuracy: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case status
+        case detail
+        case samples
+        case rule
+        case maxAbsDiff = "max_abs_diff"
+        case meanAbsDiff = "mean_abs_diff"
+        case cosine
+        case top1Agreement = "top1_agreement"
+        case accuracy
+        case referenceAccuracy = "reference_accuracy"
+    }
+
+    public init(status: String, detail: String?, samples: Int, rule: String?, maxAbsDiff: Double? = nil,
+                meanAbsDiff: Double? = nil, cosine: Double? = nil, top1Agreement: Double? = nil,
+                accuracy: Double? = nil, referenceAccuracy: Double? = nil) {
+        self.status = status
+        self.detail = detail
+        self.samples = samples
+        self.rule = rule
+        self.maxAbsDiff = maxAbsDiff
+        self.meanAbsDiff = meanAbsDiff
+        self.cosine = cosine
+        self.top1Agreement = top1Agreement
+        self.accuracy = accuracy
+        self.referenceAccuracy = referenceAccuracy
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(status, forKey: .status)
+        try c.encode(detail, forKey: .detail)
+        try c.encode(samples, forKey: .samples)
+        try c.encode(rule, forKey: .rule)
+        try c.encode(maxAbsDiff, forKey: .maxAbsDiff)
+        try c.encode(meanAbsDiff, forKey: .meanAbsDiff)
+        try c.encode(cosine, forKey: .cosine)
+        try c.encode(top1Agreement, forKey: .top1Agreement)
+        try c.encode(accuracy, forKey: .accuracy)
+        try c.encode(referenceAccuracy, forKey: .referenceAccuracy)
     }
 }
 
@@ -371,6 +432,8 @@ public struct ArtifactManifest: Codable, Equatable, Sendable {
     public var tools: [String: String]
     public var validation: Validation
     public var conversion: [String: JSONValue]
+    public var checkSet: CheckSet?
+    public var streaming: Streaming?
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
@@ -393,6 +456,8 @@ public struct ArtifactManifest: Codable, Equatable, Sendable {
         case tools
         case validation
         case conversion
+        case checkSet = "check_set"
+        case streaming
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -417,6 +482,105 @@ public struct ArtifactManifest: Codable, Equatable, Sendable {
         try c.encode(tools, forKey: .tools)
         try c.encode(validation, forKey: .validation)
         try c.encode(conversion, forKey: .conversion)
+        try c.encode(checkSet, forKey: .checkSet)
+        try c.encode(streaming, forKey: .streaming)
+    }
+}
+
+/// The manifest's `check_set` (mobilekit/artifact/checkset.py): files, tolerance, counts.
+public struct CheckSet: Codable, Equatable, Sendable {
+    public var version: Int
+    public var source: String
+    public var count: Int
+    public var precision: String
+    public var reference: String
+    public var tolerance: CheckTolerance
+    public var input: CheckTensor
+    public var outputs: [CheckTensor]
+    public var labels: CheckTensor?
+    public var totalBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case version
+        case source
+        case count
+        case precision
+        case reference
+        case tolerance
+        case input
+        case outputs
+        case labels
+        case totalBytes = "total_bytes"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(version, forKey: .version)
+        try c.encode(source, forKey: .source)
+        try c.encode(count, forKey: .count)
+        try c.encode(precision, forKey: .precision)
+        try c.encode(reference, forKey: .reference)
+        try c.encode(tolerance, forKey: .tolerance)
+        try c.encode(input, forKey: .input)
+        try c.encode(outputs, forKey: .outputs)
+        try c.encode(labels, forKey: .labels)
+        try c.encode(totalBytes, forKey: .totalBytes)
+    }
+}
+
+public struct CheckTensor: Codable, Equatable, Sendable {
+    public var name: String?
+    public var file: String
+    public var dtype: String
+    public var shape: [Int]
+    public var bytes: Int
+    public var sha256: String
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case file
+        case dtype
+        case shape
+        case bytes
+        case sha256
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(file, forKey: .file)
+        try c.encode(dtype, forKey: .dtype)
+        try c.encode(shape, forKey: .shape)
+        try c.encode(bytes, forKey: .bytes)
+        try c.encode(sha256, forKey: .sha256)
+    }
+}
+
+public struct CheckTolerance: Codable, Equatable, Sendable {
+    public var rule: String
+    public var description: String
+    public var base: Double?
+    public var maxAbsDiff: [Double]?
+    public var minTop1Agreement: Double?
+    public var minCosine: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case rule
+        case description
+        case base
+        case maxAbsDiff = "max_abs_diff"
+        case minTop1Agreement = "min_top1_agreement"
+        case minCosine = "min_cosine"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(rule, forKey: .rule)
+        try c.encode(description, forKey: .description)
+        try c.encode(base, forKey: .base)
+        try c.encode(maxAbsDiff, forKey: .maxAbsDiff)
+        try c.encode(minTop1Agreement, forKey: .minTop1Agreement)
+        try c.encode(minCosine, forKey: .minCosine)
     }
 }
 
@@ -552,3 +716,137 @@ public enum Wire {
         try JSONDecoder().decode(type, from: data)
     }
 }
+
+// Streaming artifacts (converters/streaming.py): the manifest's `streaming`.
+public struct TensorSpec: Codable, Equatable, Sendable {
+    public var dtype: String
+    public var name: String
+    public var shape: [Int]
+
+    enum CodingKeys: String, CodingKey {
+        case dtype
+        case name
+        case shape
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(dtype, forKey: .dtype)
+        try c.encode(name, forKey: .name)
+        try c.encode(shape, forKey: .shape)
+    }
+}
+
+public struct StateSpec: Codable, Equatable, Sendable {
+    public var dtype: String
+    /// `init` on the wire, a Swift keyword: renamed by its coding key.
+    public var initial: String
+    public var name: String
+    public var shape: [Int]
+
+    enum CodingKeys: String, CodingKey {
+        case dtype
+        case initial = "init"
+        case name
+        case shape
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(dtype, forKey: .dtype)
+        try c.encode(initial, forKey: .initial)
+        try c.encode(name, forKey: .name)
+        try c.encode(shape, forKey: .shape)
+    }
+}
+
+public struct StreamProgram: Codable, Equatable, Sendable {
+    public var file: String
+    public var inputs: [TensorSpec]
+    public var outputs: [TensorSpec]
+    public var role: String
+    public var sha256: String
+    public var sizeBytes: Int
+
+    enum CodingKeys: String, CodingKey {
+        case file
+        case inputs
+        case outputs
+        case role
+        case sha256
+        case sizeBytes = "size_bytes"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(file, forKey: .file)
+        try c.encode(inputs, forKey: .inputs)
+        try c.encode(outputs, forKey: .outputs)
+        try c.encode(role, forKey: .role)
+        try c.encode(sha256, forKey: .sha256)
+        try c.encode(sizeBytes, forKey: .sizeBytes)
+    }
+}
+
+public struct StreamValidation: Codable, Equatable, Sendable {
+    public var compared: Int?
+    public var frameLatencyMs: Double?
+    public var frames: Int?
+    public var maxAbsDiff: Double?
+    public var reason: String?
+    public var runtime: String?
+    public var status: String
+    public var tolerance: Double?
+    public var top1Agreement: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case compared
+        case frameLatencyMs = "frame_latency_ms"
+        case frames
+        case maxAbsDiff = "max_abs_diff"
+        case reason
+        case runtime
+        case status
+        case tolerance
+        case top1Agreement = "top1_agreement"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(compared, forKey: .compared)
+        try c.encode(frameLatencyMs, forKey: .frameLatencyMs)
+        try c.encode(frames, forKey: .frames)
+        try c.encode(maxAbsDiff, forKey: .maxAbsDiff)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(runtime, forKey: .runtime)
+        try c.encode(status, forKey: .status)
+        try c.encode(tolerance, forKey: .tolerance)
+        try c.encode(top1Agreement, forKey: .top1Agreement)
+    }
+}
+
+public struct Streaming: Codable, Equatable, Sendable {
+    public var mode: String
+    public var programs: [StreamProgram]
+    public var state: [StateSpec]
+    public var validation: StreamValidation
+    public var window: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case mode
+        case programs
+        case state
+        case validation
+        case window
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(programs, forKey: .programs)
+        try c.encode(state, forKey: .state)
+        try c.encode(validation, forKey: .validation)
+        try c.encode(window, forKey: .window)
+    }
+}
+

@@ -27,6 +27,8 @@ public final class Benchmark {
     public final LatencyStats stats;
     /** Highest memory reading during the run, or null when no probe was given. */
     public final Double peakMemoryMb;
+    /** The check set's numerics block ({@link CheckSet#compare}), or null when not checked. */
+    public java.util.Map<String, Object> numerics;
 
     Result(double loadMs, double firstInferenceMs, double[] latenciesMs, Double peakMemoryMb) {
       this.loadMs = loadMs;
@@ -51,7 +53,18 @@ public final class Benchmark {
 
   public static Result run(ModelRunner runner, File modelFile, InputTensor input,
       RunConfig config, MemoryProbe memory, Progress progress) throws BenchmarkException {
+    return run(runner, modelFile, input, config, memory, progress, null, null);
+  }
+
+  /**
+   * As above, and between the first inference and the warm-up, the check set: every clip once
+   * through a {@link CheckingRunner} ({@code checkError}: why the check set could not be read).
+   */
+  public static Result run(ModelRunner runner, File modelFile, InputTensor input,
+      RunConfig config, MemoryProbe memory, Progress progress, CheckSet checkSet,
+      String checkError) throws BenchmarkException {
     double[] peak = {-1};
+    java.util.Map<String, Object> numerics = null;
     long t0 = System.nanoTime();
     try {
       runner.load(modelFile, input, config.threads);
@@ -67,6 +80,9 @@ public final class Benchmark {
       runner.run();
       firstMs = (System.nanoTime() - t1) / 1e6;
       sample(memory, peak);
+      if (runner instanceof CheckingRunner) {
+        numerics = check((CheckingRunner) runner, checkSet, checkError);
+      }
       for (int i = 0; i < config.warmup; i++) {
         if (progress != null) {
           progress.onPhase("warmup", i, config.warmup);
@@ -94,7 +110,23 @@ public final class Benchmark {
     if (progress != null) {
       progress.onPhase("done", config.iterations, config.iterations);
     }
-    return new Result(loadMs, firstMs, latencies, peak[0] >= 0 ? peak[0] : null);
+    Result result = new Result(loadMs, firstMs, latencies, peak[0] >= 0 ? peak[0] : null);
+    result.numerics = numerics;
+    return result;
+  }
+
+  private static java.util.Map<String, Object> check(CheckingRunner runner, CheckSet checkSet,
+      String checkError) {
+    if (checkSet == null) {
+      return CheckSet.error(checkError != null ? checkError : "no check set was given");
+    }
+    try {
+      return checkSet.check(runner::outputs);
+    } catch (Exception e) {
+      String msg = e.getMessage();
+      return CheckSet.error("the runtime failed on a check-set clip: "
+          + (msg == null || msg.isEmpty() ? e.getClass().getSimpleName() : msg));
+    }
   }
 
   private static void sample(MemoryProbe memory, double[] peak) {

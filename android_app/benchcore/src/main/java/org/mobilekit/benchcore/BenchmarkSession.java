@@ -94,6 +94,7 @@ public final class BenchmarkSession {
     String before = opts.thermal != null ? opts.thermal.current() : null;
 
     Map<String, Object> results = null;
+    Map<String, Object> numerics = null;
     String error = null;
     String runtime = manifest.runtime;
     String runtimeVersion = "unknown";
@@ -104,9 +105,22 @@ public final class BenchmarkSession {
       runtime = runner.runtime();
       runtimeVersion = runner.runtimeVersion();
       InputTensor input = InputTensor.fromManifest(manifest);
+      CheckSet checkSet = null;
+      String checkError = null;
+      if (runner instanceof CheckingRunner) {
+        try {
+          checkSet = CheckSet.read(artifactDir, manifest);
+        } catch (CheckSet.CheckSetException e) {
+          checkError = e.getMessage();
+        }
+      }
       Benchmark.Result r = Benchmark.run(runner, modelFile, input, config, opts.memory,
-          opts.progress);
+          opts.progress, checkSet, checkError);
       results = Report.results(r, opts.includeLatencies);
+      numerics = r.numerics;
+      if (numerics != null && "error".equals(numerics.get("status"))) {
+        error = "check set: " + numerics.get("detail"); // timed, but the outputs are unchecked
+      }
     } catch (Benchmark.BenchmarkException e) {
       error = e.getMessage();
     } catch (IllegalArgumentException | IOException e) {
@@ -122,7 +136,7 @@ public final class BenchmarkSession {
         runtimeVersion);
     Map<String, Object> report = Report.build(reportId, Instant.now(), opts.device, app,
         Report.artifact(manifest, opts.artifactId), config, results,
-        Report.thermal(before, after), error);
+        Report.thermal(before, after), error, numerics);
     String json = Json.writePretty(report);
     if (json.length() > MAX_REPORT_CHARS && results != null) {
       // The collector refuses bodies over 1 MiB (413): keep the statistics, drop the raw list.

@@ -9,12 +9,13 @@ import java.util.Map;
 import java.util.UUID;
 
 /**
- * Builds a device report (wire.py DeviceReport, schema_version 1) as an ordered map whose JSON
+ * Builds a device report (wire.py DeviceReport, schema_version 2) as an ordered map whose JSON
  * has exactly the keys of the collector's golden payloads, nulls written out. A report carries
- * either results or an error, never both.
+ * results or an error; both only when the run was timed but its check set could not be run
+ * (numerics status "error", {@link CheckSet#error}).
  */
 public final class Report {
-  public static final int SCHEMA_VERSION = 1;
+  public static final int SCHEMA_VERSION = 2;
   public static final String APP_NAME = "mobilekit-android";
 
   private Report() {}
@@ -100,7 +101,16 @@ public final class Report {
   public static Map<String, Object> build(String reportId, Instant createdAt, DeviceInfo device,
       AppInfo app, Map<String, Object> artifact, RunConfig config, Map<String, Object> results,
       Map<String, Object> thermal, String error) {
-    if ((results == null) == (error == null)) {
+    return build(reportId, createdAt, device, app, artifact, config, results, thermal, error, null);
+  }
+
+  /** The whole report with the check set's numerics block (null: not checked). */
+  public static Map<String, Object> build(String reportId, Instant createdAt, DeviceInfo device,
+      AppInfo app, Map<String, Object> artifact, RunConfig config, Map<String, Object> results,
+      Map<String, Object> thermal, String error, Map<String, Object> numerics) {
+    boolean checkError = numerics != null && "error".equals(numerics.get("status"));
+    if (results == null && error == null
+        || results != null && error != null && !checkError) {
       throw new IllegalArgumentException("a report carries either results or an error");
     }
     Map<String, Object> m = new LinkedHashMap<>();
@@ -114,6 +124,7 @@ public final class Report {
     m.put("results", results);
     m.put("thermal", thermal);
     m.put("error", error);
+    m.put("numerics", numerics);
     return m;
   }
 }

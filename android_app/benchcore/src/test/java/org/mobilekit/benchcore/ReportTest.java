@@ -42,6 +42,16 @@ public class ReportTest {
     return Report.artifact(Manifest.parse(Json.write(raw)), null);
   }
 
+  @SuppressWarnings("unchecked")
+  static Map<String, Object> results() throws Exception {
+    return (Map<String, Object>) TestFiles.goldenObject("report_android_xnnpack.json").get("results");
+  }
+
+  @SuppressWarnings("unchecked")
+  static Map<String, Object> goldenNumerics() throws Exception {
+    return (Map<String, Object>) TestFiles.goldenObject("report_android_xnnpack.json").get("numerics");
+  }
+
   @Test
   public void successfulRunEqualsGoldenAndroidReport() throws Exception {
     Map<String, Object> stats = new LinkedHashMap<>();
@@ -61,7 +71,8 @@ public class ReportTest {
     results.put("peak_memory_mb", 180.0);
     Map<String, Object> built = Report.build("android-0e6a2d14-77c3-4b51-9a0f-5d8e1c2b3a49",
         Instant.parse("2026-11-20T11:02:03.456Z"), pixel8(), app(), artifactRef("vlf_b0"),
-        RunConfig.cpu(4, 10, 100), results, Report.thermal("none", "light"), null);
+        RunConfig.cpu(4, 10, 100), results, Report.thermal("none", "light"), null,
+        goldenNumerics());
     assertEquals(TestFiles.goldenObject("report_android_xnnpack.json"),
         Json.parse(Json.write(built)));
   }
@@ -77,6 +88,7 @@ public class ReportTest {
     Map<String, Object> built = Report.build("android-0e6a2d14-77c3-4b51-9a0f-5d8e1c2b3a49",
         Instant.parse("2026-11-20T11:02:03Z"), pixel8(), app(), artifactRef("vlf_b0"),
         RunConfig.cpu(4, 10, 100), results, Report.thermal("none", "light"), null);
+    built.put("numerics", goldenNumerics()); // CheckSetTest builds real ones
     Object golden = TestFiles.goldenObject("report_android_xnnpack.json");
     Object ours = Json.parse(Json.write(built));
     assertEquals(keyShape(golden), keyShape(ours));

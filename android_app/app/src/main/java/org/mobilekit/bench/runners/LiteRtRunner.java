@@ -6,8 +6,8 @@ import java.nio.ByteOrder;
 import java.util.HashMap;
 import java.util.Map;
 import org.mobilekit.bench.BuildConfig;
+import org.mobilekit.benchcore.CheckingRunner;
 import org.mobilekit.benchcore.InputTensor;
-import org.mobilekit.benchcore.ModelRunner;
 import org.tensorflow.lite.DataType;
 import org.tensorflow.lite.Interpreter;
 import org.tensorflow.lite.Tensor;
@@ -20,13 +20,15 @@ import org.tensorflow.lite.gpu.GpuDelegateFactory;
  * LiteRT's GPU delegate (com.google.ai.edge.litert:litert-gpu) when built for "gpu": the same
  * file, the ops the delegate takes run on the GPU and the rest on the CPU. A static-int8 model
  * takes int8 input: the float clip is quantized once at load with the input tensor's scale and
- * zero point, so run() is inference only.
+ * zero point, so run() is inference only. It also runs the artifact's check set
+ * ({@link CheckingRunner}): outputs are read back as float32, int8/uint8 ones dequantized.
  */
-public final class LiteRtRunner implements ModelRunner {
+public final class LiteRtRunner implements CheckingRunner {
   final boolean gpu; // package-private: the JVM probe RunnerChoice reads it
   private Interpreter interpreter;
   private GpuDelegate gpuDelegate;
   private ByteBuffer input;
+  private float[] timedInput;
   private final Map<Integer, Object> outputs = new HashMap<>();
 
   /** @param gpu add LiteRT's GPU delegate (compute units "gpu") */
@@ -64,10 +66,22 @@ public final class LiteRtRunner implements ModelRunner {
           + "describes " + in.numel() + "; re-convert the artifact");
     }
     input = ByteBuffer.allocateDirect(t.numBytes()).order(ByteOrder.nativeOrder());
+    timedInput = in.data;
+    fill(timedInput);
+    for (int i = 0; i < interpreter.getOutputTensorCount(); i++) {
+      Tensor o = interpreter.getOutputTensor(i);
+      outputs.put(i, ByteBuffer.allocateDirect(o.numBytes()).order(ByteOrder.nativeOrder()));
+    }
+  }
+
+  /** The input buffer from a float clip, quantized for an int8/uint8 input. */
+  private void fill(float[] data) {
+    Tensor t = interpreter.getInputTensor(0);
+    input.clear();
     DataType type = t.dataType();
     float scale = t.quantizationParams().getScale();
     int zero = t.quantizationParams().getZeroPoint();
-    for (float v : in.data) {
+    for (float v : data) {
       if (type == DataType.FLOAT32) {
         input.putFloat(v);
       } else if (type == DataType.INT8) {
@@ -79,10 +93,41 @@ public final class LiteRtRunner implements ModelRunner {
             + "convert with float32, int8 or uint8 input");
       }
     }
-    for (int i = 0; i < interpreter.getOutputTensorCount(); i++) {
-      Tensor o = interpreter.getOutputTensor(i);
-      outputs.put(i, ByteBuffer.allocateDirect(o.numBytes()).order(ByteOrder.nativeOrder()));
+  }
+
+  @Override
+  public float[][] outputs(float[] clip) {
+    if (clip.length != timedInput.length) {
+      throw new IllegalArgumentException("a check-set clip has " + clip.length + " values, the input "
+          + timedInput.length);
     }
+    fill(clip);
+    run();
+    // Output tensors in the interpreter's order, which is the manifest's for one output.
+    float[][] out = new float[outputs.size()][];
+    for (int i = 0; i < out.length; i++) {
+      Tensor o = interpreter.getOutputTensor(i);
+      ByteBuffer b = (ByteBuffer) outputs.get(i);
+      b.rewind();
+      DataType type = o.dataType();
+      float scale = o.quantizationParams().getScale();
+      int zero = o.quantizationParams().getZeroPoint();
+      float[] f = new float[o.numElements()];
+      for (int j = 0; j < f.length; j++) {
+        if (type == DataType.FLOAT32) {
+          f[j] = b.getFloat();
+        } else if (type == DataType.INT8) {
+          f[j] = (b.get() - zero) * scale;
+        } else if (type == DataType.UINT8) {
+          f[j] = ((b.get() & 0xff) - zero) * scale;
+        } else {
+          throw new IllegalArgumentException("output type " + type + " is not supported");
+        }
+      }
+      out[i] = f;
+    }
+    fill(timedInput); // the timed runs use the fixed input again
+    return out;
   }
 
   /**
