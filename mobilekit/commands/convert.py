@@ -111,7 +111,8 @@ def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency
     if quantize_scheme:  # the quantization pass instead of a plain conversion
         from mobilekit.commands.quantized import quantize_targets
 
-        return quantize_targets(source, names, out, quantize_scheme, latency_runs, threads, as_json)
+        return quantize_targets(source, names, out, quantize_scheme, latency_runs, threads, as_json,
+                                check_set_kwargs)
 
     src = source.resolve()  # bad input fails here, before any work (built once)
     if len(names) == 1:

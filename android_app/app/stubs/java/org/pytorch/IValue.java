@@ -12,4 +12,16 @@ public class IValue {
   public static IValue from(Tensor tensor) {
     throw new UnsupportedOperationException();
   }
+
+  public boolean isTuple() {
+    throw new UnsupportedOperationException();
+  }
+
+  public Tensor toTensor() {
+    throw new UnsupportedOperationException();
+  }
+
+  public IValue[] toTuple() {
+    throw new UnsupportedOperationException();
+  }
 }

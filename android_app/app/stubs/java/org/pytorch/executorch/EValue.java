@@ -14,4 +14,9 @@ public final class EValue {
   public static EValue from(Tensor tensor) {
     throw new UnsupportedOperationException();
   }
+
+  // `@DoNotStrip fun toTensor(): Tensor` (EValue.kt).
+  public Tensor toTensor() {
+    throw new UnsupportedOperationException();
+  }
 }

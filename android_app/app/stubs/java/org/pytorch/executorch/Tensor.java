@@ -14,4 +14,9 @@ public abstract class Tensor {
   public static Tensor fromBlob(float[] data, long[] shape) {
     throw new UnsupportedOperationException();
   }
+
+  // `open val dataAsFloatArray: FloatArray` (Tensor.kt) -> the Java getter.
+  public float[] getDataAsFloatArray() {
+    throw new UnsupportedOperationException();
+  }
 }

@@ -3,7 +3,7 @@ package org.mobilekit.bench.runners;
 import java.io.File;
 import org.mobilekit.bench.BuildConfig;
 import org.mobilekit.benchcore.InputTensor;
-import org.mobilekit.benchcore.ModelRunner;
+import org.mobilekit.benchcore.CheckingRunner;
 import org.pytorch.executorch.EValue;
 import org.pytorch.executorch.ExecutorchRuntimeException;
 import org.pytorch.executorch.Module;
@@ -13,11 +13,13 @@ import org.pytorch.executorch.Tensor;
  * .pte through ExecuTorch (org.pytorch:executorch-android): the XNNPACK delegate on the CPU, or
  * the Vulkan delegate on the GPU (target vulkan) when the app is built with the Vulkan AAR
  * (-PexecutorchFlavor=vulkan; Runners refuses a Vulkan .pte otherwise). The same Module API
- * loads both: the program names its delegate and the runtime looks it up.
+ * loads both: the program names its delegate and the runtime looks it up. It also runs the
+ * artifact's check set ({@link CheckingRunner}).
  */
-public final class ExecuTorchRunner implements ModelRunner {
+public final class ExecuTorchRunner implements CheckingRunner {
   private Module module;
   private EValue input;
+  private long[] shape;
 
   @Override
   public String runtime() {
@@ -41,7 +43,8 @@ public final class ExecuTorchRunner implements ModelRunner {
       throw new IllegalStateException("loading method forward: " + e.getMessage() + " (the .pte "
           + "needs a newer runtime or an operator this build lacks; see logcat tag ExecuTorch)", e);
     }
-    input = EValue.from(Tensor.fromBlob(in.data, in.shape));
+    shape = in.shape.clone();
+    input = EValue.from(Tensor.fromBlob(in.data, shape));
   }
 
   @Override
@@ -50,6 +53,17 @@ public final class ExecuTorchRunner implements ModelRunner {
     if (out.length == 0) {
       throw new IllegalStateException("forward returned no outputs (see logcat tag ExecuTorch)");
     }
+  }
+
+  /** One check-set clip through the same method; every output read back as float32. */
+  @Override
+  public float[][] outputs(float[] clip) {
+    EValue[] out = module.forward(EValue.from(Tensor.fromBlob(clip, shape)));
+    float[][] result = new float[out.length][];
+    for (int i = 0; i < out.length; i++) {
+      result[i] = out[i].toTensor().getDataAsFloatArray();
+    }
+    return result;
   }
 
   @Override
