@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from converters.backends import get_target
+from converters.backends import DEFAULT_TARGET, get_target
 from converters.job import ConversionJob, quiet
 from converters.manifest import build_manifest
 from converters.pipeline import (Prepared, check_options, finish, host_runtime, lower_or_explain, prepare, resolve,
@@ -323,7 +323,7 @@ def _programs(prep: Prepared, mode: str) -> list[tuple[str, nn.Module, tuple, li
             ("head", head, (tokens,), [TOKENS], list(prep.output_names))]
 
 
-def convert_stream(model_or_name=None, target: str = "xnnpack", out_dir: str | Path | None = None, *,
+def convert_stream(model_or_name=None, target: str = DEFAULT_TARGET, out_dir: str | Path | None = None, *,
                    num_classes=None, num_frames: int | None = None, image_size: int | None = None,
                    checkpoint: str | None = None, validate: bool = True, stream_frames: int | None = None,
                    latency_runs: int = 20, threads: int | None = None,
