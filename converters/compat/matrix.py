@@ -90,7 +90,7 @@ def render_matrix(matrix: dict, markdown: bool = True) -> str:
         f"Input: {size} (streaming models: one frame). `yes`: every op on the target's accelerated path; "
         "`fallbacks (N%)`: runs, N% of compute accelerated (xnnpack: FLOPs-weighted, from ExecuTorch's "
         "partitioner; others: op count); `no`: cannot convert (or the converted program fails to run). "
-        "Core ML `ane` placement is a heuristic on Linux (see converters/compat/coreml.py).",
+        "Core ML `ane` placement is a heuristic on Linux (see converters/backends/coreml/compat.py).",
         "",
         table,
     ] if markdown else [table]

@@ -57,7 +57,7 @@ class SiLUAsSigmoidMul(nn.SiLU):
 
     XNNPACK has no SiLU kernel, so a quantized graph runs an nn.SiLU as dequantize -> fp32
     sigmoid and mul -> quantize. Split, the sigmoid can be an int8 lookup table and the mul
-    an int8 mul (converters/quantize/xnnpack.py annotates both). No parameters.
+    an int8 mul (converters/backends/executorch/quantize.py annotates both). No parameters.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """`xnnpack`: what ExecuTorch's real XNNPACK partitioner delegates, and what it leaves to the
 portable kernels, op by op with the module path it comes from.
 
-The model goes through the converter's own pipeline (converters/executorch.py): its
+The model goes through the converter's own lowering (lower.py): its
 rewrites (decompose_layer_norms), torch.export, to_edge_transform_and_lower(XnnpackPartitioner).
 The partitioner says why it rejects a node through `WhyNoPartition` debug log records; they
 are collected here and shown next to our notes on the op. Full delegation is a diagnostic,

@@ -1,4 +1,4 @@
-"""Child process of `profile_pte` (converters/compat/xnnpack.py): run a .pte with ETDump and
+"""Child process of `profile_pte` (compat.py): run a .pte with ETDump and
 write the ETDump file. Run as a script, not imported, so that a runtime that aborts (a native
 assert ends the process with SIGABRT, no Python exception) takes only this process down:
 

@@ -1,6 +1,6 @@
 """`ptl`: does the model pass the torch.export gate, trace, freeze and save for the PyTorch Lite
 interpreter, and does the lite interpreter load and run the file (it lacks some operators the
-full runtime has). The converter exports first (converters/torchscript.py), so a failure is
+full runtime has). The converter exports first (lower.py), so a failure is
 diagnosed like every other target's."""
 
 from __future__ import annotations
