@@ -111,7 +111,7 @@ def check_cmd(source: ModelSource, targets, fix, as_written, profile, strict, as
     check_model_args(source.classes, source.frames, source.size)  # before any model is built (the matrix builds all)
     profiled = profiled_target_names()
     if profile and not set(profiled) & set(names):
-        raise MobilekitError(f"--profile times the program of {' or '.join(profiled)} per op on this host",
+        raise MobilekitError(f"--profile times the {' or '.join(profiled)} program per op",
                              f"add --target {profiled[0]}")
     if out and source.model != "all":
         raise MobilekitError("--out writes the support matrix", "use it with --model all, or --json for one model")
