@@ -224,12 +224,16 @@ def test_validation_failure_keeps_the_artifact_beside_the_folder_it_leaves_alone
     folder = tmp_path / "art"
     good = convert(load_module_class(f"{user_net}:TinyNet")(), "ptl", folder, input_shape=[1, 2, 3, 8, 8],
                    samples=1, latency_runs=0, threads=1)
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    def contents():  # every file, the check set's included
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+    before = contents()
+    assert "checkset/input.bin" in before
     with pytest.raises(ValidationFailed, match=r"max abs diff .*\.failed; .*art left as it was") as info:
         convert(load_module_class(f"{user_net}:TracedDiffers")(), "ptl", folder,
                 input_shape=[1, 2, 3, 8, 8], samples=2, latency_runs=0, threads=1)
     # the good artifact is whole and untouched; the failed one is kept for inspection beside it
-    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert contents() == before
     assert _check_manifest(good)["validation"]["status"] == "passed"
     art = info.value.artifact
     assert art.path == tmp_path / "art.failed" and art.file.is_file()
