@@ -62,6 +62,11 @@ def checked_target_names() -> list[str]:
     return [t.name for t in TARGETS.values() if t.checked]
 
 
+def matrix_target_names() -> list[str]:
+    """The columns of the zoo x target support matrix (`mobilekit check --model all --target all`)."""
+    return [t.name for t in TARGETS.values() if t.checked and t.in_matrix]
+
+
 def quantizable_target_names() -> list[str]:
     return [t.name for t in TARGETS.values() if t.schemes]
 
@@ -112,5 +117,5 @@ def compute_unit_names() -> list[str]:
 
 __all__ = ["BACKENDS", "Backend", "DEFAULT_TARGET", "Scheme", "TARGETS", "Target", "app_target_names", "backend_of",
            "checked_target_names", "profiled_target_names",
-           "compute_unit_names", "extensions", "get_scheme", "get_target", "quantizable_target_names", "runtime_names",
+           "compute_unit_names", "extensions", "get_scheme", "get_target", "matrix_target_names", "quantizable_target_names", "runtime_names",
            "schemes_for", "target_names"]

@@ -51,6 +51,7 @@ class Target:
     device_compute_units: tuple[str, ...] = ()
     apps: tuple[str, ...] = ()    # the sample apps that run it: "android" (android_app/), "ios" (ios_app/)
     profiled: bool = False        # `mobilekit check --profile` times its program per op on this host
+    in_matrix: bool = True        # a column of the zoo x target support matrix (`check --model all`)
 
     @property
     def host_skip_reason(self) -> str | None:
