@@ -45,8 +45,7 @@ def write_check_set(folder: Path, model: nn.Module, input_shape: list[int], outp
     manifest's `check_set` dict, None), or (None, a conversion note) for a model whose input
     is not a square RGB video clip when no `source` was asked for (clips come from video
     datasets; noise is never a check set)."""
-    from converters.pipeline import eager_outputs
-    from converters.validate import eager_noise
+    from converters.validate import eager_noise, eager_outputs
 
     check_count(count)
     square_video = len(input_shape) == 5 and input_shape[2] == 3 and input_shape[3] == input_shape[4]

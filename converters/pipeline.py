@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -115,11 +114,6 @@ def host_runtime(target: Target, file: Path, threads: int | None):
     return backend_of(target).open_runtime(target, file, threads, None)
 
 
-def eager_outputs(model: nn.Module, clips: list[np.ndarray]) -> list[list[np.ndarray]]:
-    with torch.no_grad():
-        return [[o.numpy() for o in model(torch.from_numpy(c))] for c in clips]
-
-
 @contextlib.contextmanager
 def staged(prep: Prepared) -> Iterator[Path]:
     """The folder the artifact is built in, beside its destination (converters/staging.py):
@@ -168,5 +162,5 @@ def new_job(prep: Prepared, staging: Path):
                          path=staging / prep.file_name, input_name=INPUT_NAME, output_names=prep.output_names)
 
 
-__all__ = ["DEFAULT_OUT_ROOT", "Prepared", "apply_module_rewrites", "check_options", "eager_outputs", "finish",
+__all__ = ["DEFAULT_OUT_ROOT", "Prepared", "apply_module_rewrites", "check_options", "finish",
            "host_runtime", "lower_or_explain", "new_job", "prepare", "resolve", "rewrite_for_target", "staged"]

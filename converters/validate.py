@@ -31,12 +31,14 @@ import numpy as np
 import torch
 
 from converters.runtimes import HostRuntime
+from mobilekit.artifact.checkset import MAX_ABS_DIFF_BASE, NOISE_FACTOR, abs_diff
 
-TOLERANCE = {"fp32": 1e-3, "fp16": 5e-2}
+# The same rule devices apply to a check set (one definition, mobilekit/artifact/checkset.py):
+# base x max(1, max|expected|) per clip, widened to NOISE_FACTOR x eager's distance from float64.
 # A converter's different kernels, fusions and folded weights round differently from eager:
 # measured up to ~9x eager's own distance from float64 on an ill-conditioned clip (an
 # untrained vtn_eff on the negative probe, ptl and onnx), with a margin.
-NOISE_FACTOR = 20
+TOLERANCE = MAX_ABS_DIFF_BASE
 STANDARD = "standard"
 # The probes after the standard clips: kind -> (how a N(0, 1) draw becomes it, description).
 PROBES = {
@@ -124,16 +126,6 @@ def median_latency_ms(runtime: HostRuntime, clip: np.ndarray, runs: int, warmup:
     return statistics.median(timed_runs(lambda: runtime.run(clip), runs, warmup))
 
 
-def _abs_diff(got: np.ndarray, want: np.ndarray) -> np.ndarray:
-    """|got - want|, 0 where both are the same inf or both NaN: a probe can overflow eager
-    too, and a runtime that does what eager does agrees with it."""
-    g, w = got.astype(np.float64), want.astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        d = np.abs(g - w)
-    d[(g == w) | (np.isnan(g) & np.isnan(w))] = 0.0
-    return d
-
-
 def _finite_max(a: np.ndarray) -> float:
     return float(np.abs(a[np.isfinite(a)]).max(initial=0.0))
 
@@ -158,7 +150,7 @@ def compare(runtime: HostRuntime, clips: list[np.ndarray], expected: list[list[n
             return {"status": "failed", "runtime": f"{runtime.name} {runtime.version}",
                     "samples": len(clips),
                     "reason": f"output shapes {[g.shape for g in got]} != eager {[w.shape for w in want]}"}
-        diffs = np.concatenate([_abs_diff(g, w).ravel() for g, w in zip(got, want)])
+        diffs = np.concatenate([abs_diff(g, w).ravel() for g, w in zip(got, want)])
         tolerance = base * max([1.0] + [_finite_max(w) for w in want])
         if np.isfinite(eager_off) and NOISE_FACTOR * eager_off > tolerance:
             tolerance = NOISE_FACTOR * eager_off
@@ -173,7 +165,7 @@ def compare(runtime: HostRuntime, clips: list[np.ndarray], expected: list[list[n
     # own scale (the large probe would move even a nearly dead model's logits).
     unit = [e for e, k in zip(expected, kinds) if k in _UNIT_SCALE]
     unit_scale = max([1.0] + [_finite_max(o) for outs in unit for o in outs])
-    spread = max((_finite_max(_abs_diff(a, b)) for other in unit[1:] for a, b in zip(unit[0], other)),
+    spread = max((_finite_max(abs_diff(a, b)) for other in unit[1:] for a, b in zip(unit[0], other)),
                  default=0.0)
     input_sensitive = len(unit) < 2 or spread > 1e-4 * unit_scale
     # The clip nearest to (or furthest over) its own tolerance speaks for the set; a difference

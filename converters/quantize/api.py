@@ -23,12 +23,13 @@ from converters.api import Artifact, convert
 from converters.backends import DEFAULT_TARGET, Scheme, Target, backend_of, get_scheme, get_target, schemes_for
 from converters.job import quiet
 from converters.manifest import build_manifest
-from converters.pipeline import (check_options, eager_outputs, finish, host_runtime, prepare, resolve,
+from converters.pipeline import (check_options, finish, host_runtime, prepare, resolve,
                                  rewrite_for_target, staged)
 from converters.quantize.calibration import CalibrationData, load_clips
 from converters.quantize.job import QuantJob, QuantResult
 from converters.quantize.report import agreement, ratio, top1_accuracy
 from converters.source import INPUT_NAME, SourceModel
+from converters.validate import eager_outputs
 from mobilekit.artifact import sha256_of, size_of
 from mobilekit.errors import MobilekitError
 
