@@ -42,6 +42,7 @@ def _artifact(folder: Path) -> Path:
     manifest.update(model="junit_artifact", file="model.pte", size_bytes=len(data),
                     sha256=hashlib.sha256(data).hexdigest())
     manifest["input"]["shape"] = [1, 2, 3, 64, 64]
+    manifest.pop("check_set")  # random bytes have no check set; push refuses one whose files are absent
     ArtifactManifest.model_validate(manifest)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return folder
@@ -108,8 +109,12 @@ def test_benchcore_junit_with_the_real_collector(tmp_path):
     assert len(built.results.latencies_ms) == built.config.iterations
     # ... and so is the one carrying the numerics Java computed on the converter's check set.
     checked = DeviceReport.model_validate_json((out / "checkset_report.json").read_text())
-    assert checked.schema_version == 2 and checked.numerics.status == "agrees"
+    assert checked.schema_version == 3 and checked.numerics.status == "agrees"
     assert checked.numerics.model_dump() == pytest.approx(json.loads((tmp_path / "host_numerics.json").read_text()))
+    # ... and so is a streaming run's (StreamLoopTest): per-frame latency in the streaming block.
+    stream = DeviceReport.model_validate_json((out / "stream_report.json").read_text())
+    assert stream.streaming.mode == "frame-cache" and stream.streaming.frames == 1 + 3 + 6
+    assert stream.results.latency_ms == stream.streaming.frame_latency_ms
 
 
 def test_benchcore_main_sources_have_no_android_imports():

@@ -33,8 +33,11 @@ if args == ["get-state"]:
 if args[0] == "push":
     dest = root / args[-1].lstrip("/")
     dest.mkdir(parents=True, exist_ok=True)
-    for src in args[1:-1]:
-        shutil.copy(src, dest)
+    for src in args[1:-1]:  # adb push copies a folder whole, as the check set is
+        if os.path.isdir(src):
+            shutil.copytree(src, dest / os.path.basename(src), dirs_exist_ok=True)
+        else:
+            shutil.copy(src, dest)
     sys.exit(0)
 if args[0] == "exec-out":
     rest = args[1:]

@@ -56,7 +56,7 @@ def test_layout_matches_the_manifest(artifacts):
 def test_fp32_host_runtimes_agree(artifacts, target):
     report = _bench(artifacts[target])
     n = report.numerics
-    assert report.schema_version == 2 and report.error is None and report.results is not None
+    assert report.schema_version == 3 and report.error is None and report.results is not None
     assert n.status == "agrees" and n.samples == 4 and n.top1_agreement == 1.0, n
     assert n.max_abs_diff < 1e-3 and n.cosine > 0.9999
 

@@ -133,11 +133,12 @@ def test_dashboard_shows_the_table_and_plot_and_refreshes_as_reports_arrive(tmp_
                     ("vtn_eff", "Galaxy S23", "cpu", "xnnpack", 27.5)]
             for i, run in enumerate(runs):
                 client.post_report(_run(*run, rid=f"dash-{i:04d}"))
-            # 3 goldens (one failed run: x3d_xs) + 8 runs -> 11 rows; no reload of the page.
+            # 4 goldens (one failed run: x3d_xs; the streaming run joins the Pixel's vlf_b0 row)
+            # + 8 runs -> 11 rows; no reload of the page.
             browser.wait_for(f"{ROWS} === 11")
             browser.wait_for(f'{PLOT_READY} && {PLOT_READY} !== {json.dumps(empty_plot)}')
             text = browser.js("document.body.innerText")
-            assert "11 reports" in text and "x3d_xs" in text and "Galaxy S23" in text
+            assert "12 reports" in text and "x3d_xs" in text and "Galaxy S23" in text
             cells = browser.js('[...document.querySelectorAll("#summary tbody tr")].map('
                                'r => [...r.children].map(c => c.textContent))')
             ane = {c[0]: c for c in cells if c[2] == "ANE"}
@@ -147,6 +148,10 @@ def test_dashboard_shows_the_table_and_plot_and_refreshes_as_reports_arrive(tmp_
             assert ane["vlf_b0"][-1] == "agrees 1/1, max diff 0.012, acc 75%"
             pixel = next(c for c in cells if c[0] == "vlf_b0" and c[1] == "Pixel 8")
             assert pixel[-1] == "DISAGREES 1/1, max diff 0.042"
+            # Clip and per-frame latency side by side: the streaming golden's 4.31 ms per new
+            # frame beside the clip golden's 43.5 ms on the same phone and target.
+            assert pixel[7:11] == ["43.50", "47.90", "4.31", f"{4.31 / 43.5:.3f} (1/10)"]
+            assert next(c for c in cells if c[0] == "vtn_eff" and c[1] == "Pixel 8")[9:11] == ["-", "-"]
             assert next(c for c in cells if c[0] == "x3d_xs")[-1] == "-"
             flagged = browser.js('[...document.querySelectorAll("#summary tbody tr.flagged")]'
                                  '.map(r => r.children[0].textContent + "@" + r.children[1].textContent)')

@@ -128,7 +128,7 @@ def test_swift_tests_find_the_golden_payloads():
     tests = BENCHCORE / "Tests" / "BenchCoreTests" / "GoldenTests.swift"
     assert "for _ in 0..<5 { url.deleteLastPathComponent() }" in tests.read_text()
     assert tests.parents[4] == REPO
-    assert len(list((SCHEMA_DIR / "golden").glob("*.json"))) == 4
+    assert len(list((SCHEMA_DIR / "golden").glob("*.json"))) == 5
 
 
 def test_xcode_project_references_existing_files():

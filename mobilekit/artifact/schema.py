@@ -242,6 +242,30 @@ class Streaming(StrictModel):
     validation: StreamValidation
 
 
+class BundledProgram(StrictModel):
+    """ExecuTorch's BundledProgram beside the .pte (converters/backends/executorch/bundled.py)."""
+    file: str = Field(description="The .bpte in the artifact folder, e.g. model.bpte")
+    size_bytes: int = Field(ge=0, le=2**63 - 1)
+    sha256: str
+    program_sha256: str = Field(description="sha256 of the .pte it bundles (the manifest's sha256)")
+    method: str = "forward"
+    test_cases: int = Field(ge=1, description="One per check set clip")
+    rtol: float = Field(0.0, ge=0)
+    atol: list[float] = Field(description="Per test case: the atol of ExecuTorch's verify_method_outputs")
+    description: str
+    verified: JsonObject = Field(default_factory=dict, description="status (agrees / skipped), where and how")
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return check_file_name(v)
+
+    @field_validator("sha256", "program_sha256")
+    @classmethod
+    def _sha(cls, v: str) -> str:
+        return check_sha256(v)
+
+
 class ArtifactManifest(StrictModel):
     schema_version: Literal[1] = MANIFEST_SCHEMA_VERSION
     model: str = Field(json_schema_extra={"pattern": MODEL_NAME_PATTERN},
@@ -267,6 +291,8 @@ class ArtifactManifest(StrictModel):
     conversion: JsonObject = Field(default_factory=dict, description="seconds, rewrites applied, notes")
     streaming: Optional[Streaming] = Field(None, description="A streaming artifact: programs, state, ring buffer")
     check_set: Optional[CheckSet] = Field(None, description="Input clips and expected outputs (mobilekit/artifact/checkset.py)")
+    bundled: Optional[BundledProgram] = Field(None, description="ExecuTorch BundledProgram (.bpte) of the program "
+                                                                "and its check set")
 
     @field_validator("file")
     @classmethod

@@ -181,36 +181,102 @@ def save_report(report, path: str | Path) -> Path:
     return path
 
 
-def stream_latency(artifact_dir: str | Path, clip_dir: str | Path | None = None, warmup: int = 10,
-                   iters: int = 100, threads: int | None = None) -> dict:
-    """Per-new-frame latency of a streaming artifact (`mobilekit convert --streaming`: one step
-    with its state fed back, or encoder + head over a full ring buffer), and, with `clip_dir`,
-    the clip artifact's latency timed in the same process, side by side:
-    {"frame_ms": stats, "clip_ms": stats or None, "frame_over_clip": median ratio or None}."""
+def run_stream(artifact_dir: str | Path, clip_dir: str | Path | None = None, warmup: int = 10,
+               iters: int = 100, threads: int | None = None, keep_latencies: bool = True):
+    """A streaming artifact (`mobilekit convert --streaming`) on this host, as the apps run it;
+    returns a validated `DeviceReport` (schema 3) whose results time one new frame each: the
+    step with its state fed back, or the encoder on the frame and the head over a full ring
+    buffer. Load (every program, timed), the first frame (timed apart), warm-up frames (at least
+    the window, so every timed frame runs the head), timed frames. With `clip_dir`, the clip
+    artifact is timed in the same process and carried as `streaming.clip_latency_ms`."""
     import numpy as np
 
-    from converters.runtimes import load_runtime
-    from converters.streaming import open_stream
+    from mobilekit import __version__
+    from mobilekit.collector.wire import DeviceReport
 
     if warmup < 0 or iters < 1:
         raise MobilekitError(f"cannot time {iters} runs after {warmup} warm-up runs",
                              "use --warmup >= 0 and --iters >= 1")
-    stream = open_stream(artifact_dir, threads)
-    frame = np.random.default_rng(0).standard_normal(stream.frame_shape).astype(np.float32)
-    for _ in range(max(warmup, stream.window or 0)):  # the window full: every push runs the head
-        stream.push(frame)
-    times = []
-    for _ in range(iters):
-        stream.push(frame)
-        times.append(stream.frame_ms)
-    result = {"mode": stream.mode, "window": stream.window, "frame_ms": summarize(times), "clip_ms": None,
-              "frame_over_clip": None}
-    if clip_dir is not None:
-        manifest, _ = read_artifact(clip_dir)
-        if manifest.streaming is not None:
+    if threads is not None and threads < 1:
+        raise MobilekitError(f"--threads {threads} is not a thread count", "use --threads 1 or more")
+    manifest, _ = read_artifact(artifact_dir)
+    if manifest.streaming is None:
+        raise MobilekitError(f"{artifact_dir} is a clip artifact, not a streaming one",
+                             "pass the folder `mobilekit convert --streaming` wrote")
+    clip = None
+    if clip_dir is not None:  # a wrong --clip is refused before anything runs
+        clip = read_artifact(clip_dir)
+        if clip[0].streaming is not None:
             raise MobilekitError(f"{clip_dir} is a streaming artifact, not a clip", "give the clip model's folder")
-        runtime = load_runtime(clip_dir, threads=threads)
-        x = _input(manifest)
-        result["clip_ms"] = summarize(timed_runs(lambda: runtime.run(x), iters, warmup))
-        result["frame_over_clip"] = result["frame_ms"]["median"] / result["clip_ms"]["median"]
-    return result
+    spec = manifest.streaming
+    report = {
+        "schema_version": 3,
+        "report_id": f"host-{uuid.uuid4()}",
+        "device": host_device(),
+        "artifact": {"model": manifest.model, "target": manifest.target, "sha256": manifest.sha256,
+                     "precision": manifest.precision,
+                     "quantization": manifest.quantization.scheme if manifest.quantization else None},
+        "config": {"compute_units": manifest.compute_units, "threads": threads, "warmup": warmup,
+                   "iterations": iters, "batch_size": manifest.input.shape[0]},
+        "thermal": None,
+    }
+    runtime_version = "unknown"
+    _preload_runtime(manifest.runtime)
+    mem = PeakMemory("cpu")
+    mem.start()
+    try:
+        from converters.streaming import open_stream
+
+        t0 = time.perf_counter()
+        stream = open_stream(artifact_dir, threads)
+        load_ms = (time.perf_counter() - t0) * 1e3
+        rt = stream.runtimes[0]
+        runtime_version = str(getattr(rt, "version", None) or "unknown")
+        frame = np.random.default_rng(0).standard_normal(stream.frame_shape).astype(np.float32)
+        stream.push(frame)
+        first_ms = stream.frame_ms
+        for _ in range(max(warmup, (stream.window or 0) - 1)):  # the window full: every timed push runs the head
+            stream.push(frame)
+        pushed = 1 + max(warmup, (stream.window or 0) - 1)
+        times = []
+        for _ in range(iters):
+            stream.push(frame)
+            times.append(stream.frame_ms)
+        frame_stats = summarize(times)
+        block = {"mode": spec.mode, "window": spec.window, "frames": pushed + iters,
+                 "frame_latency_ms": frame_stats, "clip_latency_ms": None, "clip_sha256": None}
+        if clip is not None:
+            clip_rt = _open_runtime(clip[1], threads)
+            x = _input(clip[0])
+            block["clip_latency_ms"] = summarize(timed_runs(lambda: clip_rt.run(x), iters, warmup))
+            block["clip_sha256"] = clip[0].sha256
+        report["results"] = {"load_ms": load_ms, "first_inference_ms": first_ms, "latency_ms": frame_stats,
+                             "latencies_ms": [round(t, 4) for t in times] if keep_latencies else None,
+                             "peak_memory_mb": mem.peak_mb()}
+        report["streaming"] = block
+        if threads is None:
+            report["config"]["threads"] = getattr(rt, "threads", None) or None
+    except MobilekitError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a failed run is reported, as the apps do
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        report["error"] = f"{type(e).__name__}: {msg}"[:1000]
+    report["created_at"] = datetime.now(timezone.utc)
+    report["app"] = {"name": APP_NAME, "version": __version__, "runtime": manifest.runtime,
+                     "runtime_version": runtime_version}
+    return DeviceReport.model_validate(report)
+
+
+def stream_latency(artifact_dir: str | Path, clip_dir: str | Path | None = None, warmup: int = 10,
+                   iters: int = 100, threads: int | None = None) -> dict:
+    """Per-new-frame latency of a streaming artifact and, with `clip_dir`, the clip artifact's
+    timed in the same process, side by side (run_stream's figures):
+    {"mode", "window", "frame_ms": stats, "clip_ms": stats or None, "frame_over_clip": median ratio or None}."""
+    report = run_stream(artifact_dir, clip_dir, warmup=warmup, iters=iters, threads=threads, keep_latencies=False)
+    if report.error:
+        raise MobilekitError(f"the stream failed: {report.error}", "check the artifact with `mobilekit check`")
+    s = report.streaming
+    frame = s.frame_latency_ms.model_dump()
+    clip = s.clip_latency_ms.model_dump() if s.clip_latency_ms else None
+    return {"mode": s.mode, "window": s.window, "frame_ms": frame, "clip_ms": clip,
+            "frame_over_clip": frame["median"] / clip["median"] if clip else None}

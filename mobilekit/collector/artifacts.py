@@ -1,5 +1,6 @@
-"""Artifact folders from `mobilekit convert` (manifest.json + the model file) on both sides of
-the wire: read and check one on the client, keep the bytes on the server.
+"""Artifact folders from `mobilekit convert` (manifest.json, the model file and its check set
+under checkset/) on both sides of the wire: read and check one on the client, keep the bytes
+on the server.
 
 A model that is a directory (an .mlpackage) travels as a zip with fixed timestamps and sorted
 entries, so pushing the same artifact twice gives the same bytes and the same id. The server
@@ -7,6 +8,12 @@ keeps files content-addressed under its artifact folder (`<sha256 of the bytes>`
 database row and the bytes cannot disagree about what a hash means. Opening, verifying and
 hashing an artifact are mobilekit.artifact's; this module adds the wire format's manifest
 (the registry's targets), the zip and the server's store.
+
+The check set's files (mobilekit/artifact/checkset.py) travel beside the model: on upload each
+is a multipart file field named by its manifest path (`checkset/input.bin`), hashed against
+the manifest's sha256 and kept content-addressed like the model; apps fetch each from
+`GET /api/v1/artifacts/{id}/checkset/{name}`, hashed again before it is served. A manifest
+without `check_set` (older converters) travels as before.
 """
 
 from __future__ import annotations
@@ -16,15 +23,18 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
 from mobilekit.artifact import (CHUNK, open_artifact, parse_manifest, sha256_file,  # noqa: F401 - client, server
                                 zipped_directory_sha256)
 from mobilekit.collector.wire import ArtifactManifest
+from mobilekit.errors import MobilekitError
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+CHECKSET_PREFIX = "checkset/"
+MAX_CHECKSET_FILES = 64  # input, labels and one per output: a cap on multipart parts, not a real limit
 
 
 def artifact_id(manifest: ArtifactManifest) -> str:
@@ -48,15 +58,42 @@ def read_manifest(text: bytes | str, where: str) -> ArtifactManifest:
     return parse_manifest(text, where, ArtifactManifest)
 
 
+def check_set_entries(check_set) -> list[dict]:
+    """The check set's files as {file, name, sha256, bytes} (input, outputs, labels), from the
+    manifest's `check_set` (a dict or the pydantic model; None: []). Each must sit directly
+    in checkset/ under a name of its own, so it is one URL segment on the wire and one plain
+    file on the phone; else MobilekitError."""
+    if check_set is None:
+        return []
+    if hasattr(check_set, "model_dump"):
+        check_set = check_set.model_dump(mode="json")
+    entries = [check_set["input"], *check_set["outputs"]] + ([check_set["labels"]] if check_set.get("labels") else [])
+    out, seen = [], set()
+    for e in entries:
+        rel = e["file"]
+        name = rel[len(CHECKSET_PREFIX):]
+        if not rel.startswith(CHECKSET_PREFIX) or not name or "/" in name or name in (".", ".."):
+            raise MobilekitError(f"check set file {rel!r} is not directly in {CHECKSET_PREFIX}",
+                                 "re-run `mobilekit convert`; it writes checkset/<name>.bin")
+        if name in seen:
+            raise MobilekitError(f"check set file {rel!r} is listed twice in the manifest",
+                                 "re-run `mobilekit convert`")
+        seen.add(name)
+        out.append({"file": rel, "name": name, "sha256": e["sha256"], "bytes": e["bytes"]})
+    return out
+
+
 @dataclass
 class ArtifactUpload:
-    """What `mobilekit push` sends: the manifest and the file to upload (a zip for a directory)."""
+    """What `mobilekit push` sends: the manifest, the file to upload (a zip for a directory)
+    and the check set's files (field name = manifest path, local path)."""
     manifest: ArtifactManifest
     manifest_bytes: bytes
     path: Path            # the file to send
     upload_name: str      # its name on the wire: manifest.file, or manifest.file + ".zip"
     sha256: str           # of the bytes sent
     cleanup: Path | None = None
+    check_files: list[tuple[str, Path]] = field(default_factory=list)
 
     def close(self) -> None:
         if self.cleanup is not None:
@@ -64,16 +101,24 @@ class ArtifactUpload:
 
 
 def prepare_upload(folder: Path) -> ArtifactUpload:
-    """Check an artifact folder (wire-valid manifest, model file intact) and get it ready to
-    upload (caller closes it)."""
+    """Check an artifact folder (wire-valid manifest, model file intact, check set present
+    and every file of it the bytes the manifest hashed) and get it ready to upload (caller
+    closes it)."""
+    from mobilekit.artifact.checkset import read_check_set
+
     art = open_artifact(folder, schema=ArtifactManifest)
     manifest, raw = art.manifest, art.manifest_path.read_bytes()
+    entries = check_set_entries(manifest.check_set)
+    if entries:  # a broken check set stops here: the phones would only report it missing
+        read_check_set(art.folder, manifest.check_set)
+    check_files = [(e["file"], art.folder / e["file"]) for e in entries]
     if art.file.is_dir():
         tmp = Path(tempfile.mkdtemp(prefix="mobilekit-push-"))
         zipped = tmp / f"{manifest.file}.zip"
         zip_directory(art.file, zipped)
-        return ArtifactUpload(manifest, raw, zipped, zipped.name, sha256_file(zipped), cleanup=tmp)
-    return ArtifactUpload(manifest, raw, art.file, manifest.file, manifest.sha256)
+        return ArtifactUpload(manifest, raw, zipped, zipped.name, sha256_file(zipped), cleanup=tmp,
+                              check_files=check_files)
+    return ArtifactUpload(manifest, raw, art.file, manifest.file, manifest.sha256, check_files=check_files)
 
 
 UPLOAD_PREFIX = ".upload-"
@@ -102,6 +147,17 @@ class ArtifactFiles:
 
     def path(self, file_sha256: str) -> Path:
         return self.root / file_sha256
+
+    def verified(self, file_sha256: str) -> Path:
+        """The stored file, hashed again first: FileNotFoundError when absent, ChecksumMismatch
+        when the bytes on disk are no longer the ones kept (a damaged disk, a hand edit)."""
+        path = self.path(file_sha256)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        got = sha256_file(path)
+        if got != file_sha256:
+            raise ChecksumMismatch(f"stored bytes have sha256 {got}, expected {file_sha256}")
+        return path
 
     def save(self, src: BinaryIO, expected_sha256: str,
              verify: Optional[Callable[[Path], None]] = None) -> int:

@@ -4,7 +4,7 @@
     client = CollectorClient("http://192.168.1.20:8765", token="...")
     client.post_report(report)                 # retried with the same report id
     client.push_artifact(Path("out/vlf_b0-xnnpack"))
-    client.download_artifact(artifact_id, Path("downloads/"))   # sha256-checked
+    client.download_artifact(artifact_id, Path("downloads/"))   # sha256-checked, check set included
 
 Errors the user can act on (wrong token, invalid report, unreachable server after the
 retries) raise MobilekitError with the server's explanation.
@@ -22,7 +22,7 @@ from typing import Any, Optional, Union
 import httpx
 from pydantic import ValidationError
 
-from mobilekit.collector.artifacts import CHUNK, prepare_upload, read_manifest
+from mobilekit.collector.artifacts import CHUNK, check_set_entries, prepare_upload, read_manifest
 from mobilekit.collector.wire import DeviceReport
 from mobilekit.errors import MobilekitError
 
@@ -106,14 +106,19 @@ class CollectorClient:
 
     # ----------------------------------------------------------------------- artifacts
     def push_artifact(self, folder: Path) -> dict:
-        """Upload an artifact folder (manifest.json + model; a directory model is zipped).
-        Returns {"id", "duplicate", "sha256", "file_sha256", "size_bytes"}."""
+        """Upload an artifact folder (manifest.json + model + its check set; a directory model
+        is zipped). Returns {"id", "duplicate", "sha256", "file_sha256", "size_bytes"}."""
+        from contextlib import ExitStack
+
         up = prepare_upload(Path(folder))
         try:
             for attempt in range(self.retries + 1):
-                with open(up.path, "rb") as f:  # reopened per attempt: a retry resends from byte 0
-                    files = {"manifest": ("manifest.json", up.manifest_bytes, "application/json"),
-                             "file": (up.upload_name, f, "application/octet-stream")}
+                with ExitStack() as stack:  # reopened per attempt: a retry resends from byte 0
+                    f = stack.enter_context(open(up.path, "rb"))
+                    files = [("manifest", ("manifest.json", up.manifest_bytes, "application/json")),
+                             ("file", (up.upload_name, f, "application/octet-stream"))]
+                    files += [(rel, (Path(rel).name, stack.enter_context(open(path, "rb")), "application/octet-stream"))
+                              for rel, path in up.check_files]
                     try:
                         return self._request("POST", "/api/v1/artifacts", retry=False, files=files,
                                              data={"sha256": up.sha256}).json()
@@ -133,38 +138,61 @@ class CollectorClient:
         return self._request("GET", f"/api/v1/artifacts/{artifact_id}/manifest").json()
 
     def download_artifact(self, artifact_id: str, dest_dir: Path) -> Path:
-        """Download an artifact's file and manifest.json into dest_dir; the file is checked
-        against the server's X-Checksum-Sha256 and only then moved into place."""
+        """Download an artifact's file, its check set (checkset/) and manifest.json into
+        dest_dir; each file is checked against its sha256 (the server's X-Checksum-Sha256 for
+        the file, the manifest's for the check set) and only then moved into place. A check
+        set the collector does not have (pushed before it kept them) is left out, so the
+        bench reports it missing. Returns the model file's path."""
         dest_dir = Path(dest_dir)
         manifest = self.artifact_manifest(artifact_id)
         # Checked like a local artifact folder (the file name above all: a manifest stored by an
         # older collector could name `..` or manifest.json) before anything is written.
-        file_name = read_manifest(json.dumps(manifest), f"the manifest of {artifact_id!r}").file
+        parsed = read_manifest(json.dumps(manifest), f"the manifest of {artifact_id!r}")
+        file_name, entries = parsed.file, check_set_entries(parsed.check_set)
         dest_dir.mkdir(parents=True, exist_ok=True)
-        with self.http.stream("GET", f"/api/v1/artifacts/{artifact_id}/file") as resp:
+        base = f"/api/v1/artifacts/{artifact_id}"
+        target = self._download(f"{base}/file", artifact_id, dest_dir, None, (file_name, file_name + ".zip"))
+        for e in entries:
+            (dest_dir / "checkset").mkdir(exist_ok=True)
+            self._download(f"{base}/checkset/{e['name']}", artifact_id, dest_dir / "checkset", e["sha256"],
+                           (e["name"],), missing_ok=True)
+        mtmp = dest_dir / "manifest.json.part"
+        mtmp.write_text(json.dumps(manifest, indent=2) + "\n")
+        mtmp.replace(dest_dir / "manifest.json")
+        return target
+
+    def _download(self, path: str, artifact_id: str, dest_dir: Path, expected: Optional[str],
+                  names: tuple[str, ...], missing_ok: bool = False) -> Optional[Path]:
+        """GET `path` into dest_dir under the served name (one of `names`), through sha256:
+        `expected` (else the X-Checksum-Sha256 header) must match or nothing is left.
+        `missing_ok`: a 404/410 returns None."""
+        with self.http.stream("GET", path) as resp:
             if resp.status_code != 200:
                 resp.read()
+                if missing_ok and resp.status_code in (404, 410):
+                    return None
                 raise MobilekitError(f"collector answered {resp.status_code} for artifact "
                                      f"{artifact_id!r}: {_detail(resp)}", _fix(resp.status_code))
-            expected = resp.headers.get("x-checksum-sha256", "")
-            name = _filename(resp) or file_name
-            if name not in (file_name, file_name + ".zip"):
-                raise MobilekitError(f"collector serves artifact {artifact_id!r} as {name!r}, its manifest "
-                                     f"names {file_name!r}", "push the artifact again")
+            header = resp.headers.get("x-checksum-sha256", "")
+            want = expected or header
+            name = _filename(resp) or names[0]
+            if name not in names:
+                raise MobilekitError(f"collector serves {path} of artifact {artifact_id!r} as {name!r}, its "
+                                     f"manifest names {names[0]!r}", "push the artifact again")
             target, partial = dest_dir / name, dest_dir / (name + ".part")
             h = hashlib.sha256()
             with open(partial, "wb") as out:
                 for block in resp.iter_bytes(CHUNK):
                     h.update(block)
                     out.write(block)
-        if h.hexdigest() != expected:
+        got = h.hexdigest()
+        if got != want or (header and header != got):
             partial.unlink(missing_ok=True)
-            raise MobilekitError(f"download of {artifact_id!r} has sha256 {h.hexdigest()[:12]}..., "
-                                 f"the server says {expected[:12]}...", "download it again")
+            what = "download of" if expected is None else f"download of {names[0]} of"
+            raise MobilekitError(f"{what} {artifact_id!r} has sha256 {got[:12]}..., "
+                                 f"{'the server says' if expected is None else 'the manifest says'} {want[:12]}...",
+                                 "download it again")
         partial.replace(target)
-        mtmp = dest_dir / "manifest.json.part"
-        mtmp.write_text(json.dumps(manifest, indent=2) + "\n")
-        mtmp.replace(dest_dir / "manifest.json")
         return target
 
 

@@ -30,8 +30,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from mobilekit import __version__
-from mobilekit.collector.artifacts import (ArtifactFiles, ChecksumMismatch, artifact_id, read_manifest,
-                                          zipped_directory_sha256)
+from mobilekit.collector.artifacts import (MAX_CHECKSET_FILES, ArtifactFiles, ChecksumMismatch, artifact_id,
+                                          check_set_entries, read_manifest, zipped_directory_sha256)
 from mobilekit.collector.storage import DEFAULT_DB_URL, ReportFilter, Store
 from mobilekit.collector.summary import summarize
 from mobilekit.collector.wire import DeviceReport, UtcDatetime
@@ -286,13 +286,15 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
     @app.post("/api/v1/artifacts", status_code=201, summary="Upload an artifact folder")
     async def post_artifact(request: Request) -> JSONResponse:
         """multipart/form-data: `manifest` (manifest.json), `file` (the model file, or for a
-        directory such as an .mlpackage a zip named `<manifest.file>.zip`) and, for a zip,
-        `sha256` of the zip. A file must hash to the manifest's sha256; a zip to the given
-        sha256, and the directory inside it to the manifest's sha256 (path + bytes of each
-        file, as `mobilekit convert` hashes it); else 422 and nothing is kept. The same
-        artifact again: 200, duplicate."""
+        directory such as an .mlpackage a zip named `<manifest.file>.zip`), for a zip `sha256`
+        of the zip, and when the manifest has a `check_set` one file field per check set file
+        named by its manifest path (`checkset/input.bin`, ...). A file must hash to the
+        manifest's sha256; a zip to the given sha256, and the directory inside it to the
+        manifest's sha256 (path + bytes of each file, as `mobilekit convert` hashes it); each
+        check set file to its manifest sha256; else 422 and nothing is kept. The same
+        artifact again: 200, duplicate (a check set it lacked is kept now)."""
         require_token(request)
-        async with request.form(max_files=2, max_fields=4) as form:
+        async with request.form(max_files=2 + MAX_CHECKSET_FILES, max_fields=4) as form:
             mfile, upload = form.get("manifest"), form.get("file")
             if mfile is None or upload is None or isinstance(upload, str):
                 raise HTTPException(422, "multipart fields `manifest` and `file` are required; "
@@ -323,14 +325,37 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
                         raise ChecksumMismatch(f"{manifest.file} inside the zip has sha256 {got}, "
                                                f"the manifest says {manifest.sha256}")
             try:
+                entries = check_set_entries(manifest.check_set)
+            except MobilekitError as e:
+                raise HTTPException(422, str(e))
+            parts = {}
+            for e in entries:  # all present before any byte is kept
+                part = form.get(e["file"])
+                if part is None or isinstance(part, str):
+                    raise HTTPException(422, f"the manifest indexes a check set but the upload has no "
+                                             f"{e['file']}; push the whole folder with `mobilekit push`")
+                parts[e["file"]] = part
+            kept: list[Path] = []  # new files only: another artifact may share a check set's bytes
+            try:
+                for e in entries:
+                    fresh = not files.path(e["sha256"]).exists()
+                    try:
+                        await asyncio.to_thread(files.save, parts[e["file"]].file, e["sha256"])
+                    except ChecksumMismatch as err:
+                        raise ChecksumMismatch(f"check set file {e['file']}: {err}")
+                    if fresh:
+                        kept.append(files.path(e["sha256"]))
                 size = await asyncio.to_thread(files.save, upload.file, expected, verify)
             except ChecksumMismatch as e:
+                for p in kept:
+                    p.unlink(missing_ok=True)
                 raise HTTPException(422, f"checksum mismatch: {e}; the upload was damaged or the "
                                          "manifest does not belong to this file, nothing was kept")
         aid = artifact_id(manifest)
         new = await asyncio.to_thread(store.add_artifact, aid, manifest, name, expected, size)
         return JSONResponse({"id": aid, "duplicate": not new, "sha256": manifest.sha256,
-                             "file_sha256": expected, "size_bytes": size}, 201 if new else 200)
+                             "file_sha256": expected, "size_bytes": size, "check_set_files": len(entries),
+                             "check_set_bytes": sum(e["bytes"] for e in entries)}, 201 if new else 200)
 
     @app.get("/api/v1/artifacts", summary="Uploaded artifacts")
     def get_artifacts(model: Optional[str] = None, target: Optional[str] = None) -> dict:
@@ -359,6 +384,33 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
         return FileResponse(path, filename=row["file_name"], media_type="application/octet-stream",
                             headers={"X-Checksum-Sha256": row["file_sha256"],
                                      "ETag": f'"{row["file_sha256"]}"'})
+
+    @app.get("/api/v1/artifacts/{aid}/checkset/{name}", summary="A file of an artifact's check set",
+             response_class=FileResponse)
+    def get_artifact_checkset(aid: str, name: str) -> FileResponse:
+        """`name` as in the manifest's check_set (`input.bin` for checkset/input.bin), hashed
+        against the manifest before it is served; X-Checksum-Sha256 carries that sha256.
+        404: no such file in the manifest; 410: the bytes are missing (pushed before the
+        collector kept check sets) or damaged: push the artifact again."""
+        row = _artifact(aid)
+        try:
+            entries = check_set_entries(json.loads(row["manifest"]).get("check_set"))
+        except (MobilekitError, ValueError, KeyError, TypeError) as e:
+            raise HTTPException(410, f"the stored manifest of {aid!r} has no usable check set ({e}); push it again")
+        entry = next((e for e in entries if e["name"] == name), None)
+        if entry is None:
+            have = ", ".join(e["name"] for e in entries) or "none: the artifact has no check set"
+            raise HTTPException(404, f"{aid!r} has no check set file {name!r} (it has {have})")
+        try:
+            path = files.verified(entry["sha256"])
+        except FileNotFoundError:
+            raise HTTPException(410, f"the check set of {aid!r} is not on this collector (pushed before it "
+                                     "kept check sets); push the artifact again")
+        except ChecksumMismatch as e:
+            raise HTTPException(410, f"the stored check set file {entry['file']} of {aid!r} is damaged ({e}); "
+                                     "push the artifact again")
+        return FileResponse(path, filename=name, media_type="application/octet-stream",
+                            headers={"X-Checksum-Sha256": entry["sha256"], "ETag": f'"{entry["sha256"]}"'})
 
     # ------------------------------------------------------------------------- misc
     @app.get("/healthz", summary="Ready check")

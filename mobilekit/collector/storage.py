@@ -55,8 +55,16 @@ reports = Table(
     Column("max_abs_diff", Float),
     Column("top1_agreement", Float),
     Column("accuracy", Float),
+    # Added with report schema 3, the same way: a streaming run's per-frame figures (its
+    # median_ms / p90_ms are per new frame too) and the clip timed beside it in the same run.
+    Column("stream_mode", String(16)),   # state / frame-cache; null: a clip run
+    Column("frame_median_ms", Float),
+    Column("frame_p90_ms", Float),
+    Column("clip_median_ms", Float),
+    Column("clip_p90_ms", Float),
 )
-ADDED_COLUMNS = ("precision", "numerics", "max_abs_diff", "top1_agreement", "accuracy")
+ADDED_COLUMNS = ("precision", "numerics", "max_abs_diff", "top1_agreement", "accuracy",
+                 "stream_mode", "frame_median_ms", "frame_p90_ms", "clip_median_ms", "clip_p90_ms")
 
 artifacts = Table(
     "artifacts", metadata,
@@ -102,10 +110,14 @@ def report_row(report: DeviceReport, received_at: datetime) -> dict[str, Any]:
 
 
 def _added_values(r: DeviceReport) -> dict[str, Any]:
-    n = r.numerics
+    n, s = r.numerics, r.streaming
+    clip = s.clip_latency_ms if s else None
     return dict(precision=r.artifact.precision, numerics=n.status if n else None,
                 max_abs_diff=n.max_abs_diff if n else None, top1_agreement=n.top1_agreement if n else None,
-                accuracy=n.accuracy if n else None)
+                accuracy=n.accuracy if n else None, stream_mode=s.mode if s else None,
+                frame_median_ms=s.frame_latency_ms.median if s else None,
+                frame_p90_ms=s.frame_latency_ms.p90 if s else None,
+                clip_median_ms=clip.median if clip else None, clip_p90_ms=clip.p90 if clip else None)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -200,7 +212,7 @@ class Store:
                                      "pass another --db; this file belongs to another program")
 
     def _migrate(self) -> None:
-        """Add the columns of report schema 2 to a reports table from before, filled from each
+        """Add the columns of report schemas 2 and 3 to a reports table from before, filled from each
         stored payload (the canonical JSON holds everything). Only columns are added; a table
         that is not the collector's is refused by _check_tables afterwards."""
         insp = inspect(self.engine)
@@ -300,7 +312,7 @@ class Store:
         cols = [reports.c.model, reports.c.quantization, reports.c.target, reports.c.device_make,
                 reports.c.device_model, reports.c.runtime, reports.c.compute_units,
                 reports.c.median_ms, reports.c.p90_ms, reports.c.error]
-        # A read-only database from before report schema 2 lacks the added columns: null there.
+        # A read-only database from before report schema 2 or 3 lacks the added columns: null there.
         cols += [getattr(reports.c, n) for n in ADDED_COLUMNS if n in self.report_columns]
         with self.engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(self._where(select(*cols), f))]

@@ -13,6 +13,12 @@ the runs checked, how many agree / disagree with the expected outputs / could no
 checked, the largest max abs diff, the lowest top-1 agreement, the median accuracy, and
 `outputs`, one line of text; `flagged` is true when any run's outputs disagree or could not
 be checked.
+
+Per frame (report schema 3's `streaming`, a stream artifact's run): a streaming report's
+latency is per new frame, so it never joins the clip figures; it lands in the same row (same
+model, device, compute unit, target, precision) as `frame_runs`, `frame_ms` (median of the
+runs' per-frame medians), `frame_p90_ms` and `frame_over_clip` (frame_ms / median_ms). A
+clip latency the same run timed beside the stream (`--clip`) counts as a clip run.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ UNIT_LABELS = {"cpu": "CPU", "cpuonly": "CPU", "cpuandgpu": "GPU", "gpu": "GPU",
                "cpuandneuralengine": "ANE", "ane": "ANE", "all": "all"}
 _UNIT_ORDER = {"CPU": 0, "GPU": 1, "ANE": 2, "all": 3}
 
-COLUMNS = ["model", "device", "unit", "target", "precision", "runs", "failed", "median_ms", "p90_ms", "relative",
-           "outputs"]
+COLUMNS = ["model", "device", "unit", "target", "precision", "runs", "failed", "median_ms", "p90_ms", "frame_ms",
+           "frame_over_clip", "relative", "outputs"]
 
 
 def unit_label(compute_units: str) -> str:
@@ -48,10 +54,17 @@ def summarize(rows: Iterable[dict], relative_to: Optional[str] = None) -> list[d
     for r in rows:
         key = (variant(r["model"], r.get("quantization")), r["device_make"], r["device_model"],
                r["compute_units"], r["target"], r.get("precision"))
-        g = groups.setdefault(key, dict(runtime=r["runtime"], medians=[], p90s=[], failed=0, checks=[]))
+        g = groups.setdefault(key, dict(runtime=r["runtime"], medians=[], p90s=[], failed=0, checks=[],
+                                        frames=[], frame_p90s=[]))
         if r.get("numerics") is not None:
             g["checks"].append((r["numerics"], r.get("max_abs_diff"), r.get("top1_agreement"), r.get("accuracy")))
-        if r.get("median_ms") is None:  # no results (an error beside results is a check-set problem)
+        if r.get("stream_mode") is not None and r.get("frame_median_ms") is not None:
+            g["frames"].append(r["frame_median_ms"])
+            g["frame_p90s"].append(r["frame_p90_ms"])
+            if r.get("clip_median_ms") is not None:  # the clip timed beside the stream, same run
+                g["medians"].append(r["clip_median_ms"])
+                g["p90s"].append(r["clip_p90_ms"])
+        elif r.get("median_ms") is None:  # no results (an error beside results is a check-set problem)
             g["failed"] += 1
         else:
             g["medians"].append(r["median_ms"])
@@ -59,11 +72,15 @@ def summarize(rows: Iterable[dict], relative_to: Optional[str] = None) -> list[d
 
     out = []
     for (model, make, device, units, target, precision), g in groups.items():
+        clip_ms = median(g["medians"]) if g["medians"] else None
+        frame_ms = median(g["frames"]) if g["frames"] else None
         out.append(dict(
             model=model, device=device, make=make, unit=unit_label(units), compute_units=units,
             target=target, precision=precision, runtime=g["runtime"], runs=len(g["medians"]), failed=g["failed"],
-            median_ms=median(g["medians"]) if g["medians"] else None,
-            p90_ms=median(g["p90s"]) if g["p90s"] else None,
+            median_ms=clip_ms, p90_ms=median(g["p90s"]) if g["p90s"] else None,
+            frame_runs=len(g["frames"]), frame_ms=frame_ms,
+            frame_p90_ms=median(g["frame_p90s"]) if g["frame_p90s"] else None,
+            frame_over_clip=_ratio(frame_ms, clip_ms) if frame_ms is not None and clip_ms else None,
             **_outputs(g["checks"]),
         ))
 
@@ -127,7 +144,8 @@ def render(summary: list[dict], fmt: str = "table", relative_to: Optional[str] =
     if fmt == "csv":
         buf = io.StringIO()
         keys = COLUMNS + ["compute_units", "runtime", "make", "reference", "checked", "agrees", "disagrees",
-                          "numerics_errors", "max_abs_diff", "top1_agreement", "accuracy", "flagged"]
+                          "numerics_errors", "max_abs_diff", "top1_agreement", "accuracy", "flagged",
+                          "frame_runs", "frame_p90_ms"]
         writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(summary)
@@ -135,12 +153,20 @@ def render(summary: list[dict], fmt: str = "table", relative_to: Optional[str] =
     from mobilekit.table import format_table
 
     rel = f"rel. ({relative_to or 'fastest'}=1)"
-    headers = ["model", "device", "unit", "target", "precision", "runs", "failed", "median ms", "p90 ms", rel,
-               "outputs"]
+    # Per-frame columns only once a streaming run was reported: clip-only tables keep their shape.
+    frames = any(s.get("frame_ms") is not None for s in summary)
+    headers = ["model", "device", "unit", "target", "precision", "runs", "failed", "median ms", "p90 ms",
+               *(["frame ms", "frame/clip"] if frames else []), rel, "outputs"]
     rows = [[s["model"], s["device"], s["unit"], s["target"], s.get("precision"), s["runs"], s["failed"],
              _ms(s["median_ms"]), _ms(s["p90_ms"]),
+             *([_ms(s.get("frame_ms")), _fraction(s.get("frame_over_clip"))] if frames else []),
              f"{s['relative']:.2f}" if s["relative"] is not None else None, s.get("outputs")] for s in summary]
     return format_table(rows, headers, markdown=fmt == "markdown")
+
+
+def _fraction(r: Optional[float]) -> Optional[str]:
+    """frame/clip as the ratio and as 1/n, e.g. `0.071 (1/14)`."""
+    return None if r is None else (f"{r:.3f} (1/{1 / r:.0f})" if r > 0 else f"{r:.3f}")
 
 
 def _ms(v: Optional[float]) -> Optional[str]:

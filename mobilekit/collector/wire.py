@@ -29,7 +29,8 @@ from mobilekit.artifact.schema import (  # noqa: F401 - the wire format's names 
     Quantization, UtcDatetime, Validation, check_file_name, check_sha256)
 from mobilekit.artifact.schema import StrictModel as _Strict
 
-REPORT_SCHEMA_VERSION = 2  # 2: the numerics block; version-1 reports (without it) are still accepted
+# 2: the numerics block; 3: the streaming block. Version-1 and -2 reports are still accepted.
+REPORT_SCHEMA_VERSION = 3
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 
 # The registry's lists (converters.backends): a target added there is on the wire at once.
@@ -160,8 +161,35 @@ class Numerics(_Strict):
     reference_accuracy: Optional[float] = Field(None, ge=0, le=1, description="Eager PyTorch's, same clips")
 
 
+class StreamRun(_Strict):
+    mode: Literal["state", "frame-cache"] = Field(
+        description="The artifact's streaming form: state (one step, state fed back) or frame-cache "
+                    "(encoder per frame, head over a ring buffer)")
+    window: Optional[int] = Field(None, ge=1, description="frame-cache: frames of tokens the head takes")
+    frames: int = Field(ge=1, description="Frames stepped in all: the ring buffer's fill, warm-up and timed")
+    frame_latency_ms: Stats = Field(description="Per new frame (one step, or encoder + head over a full "
+                                                "window), over the timed frames: the same figures as "
+                                                "results.latency_ms")
+    clip_latency_ms: Optional[Stats] = Field(None, description="The clip artifact's latency, when the same "
+                                                               "run timed it beside the stream")
+    clip_sha256: Optional[str] = Field(None, description="The clip artifact that clip_latency_ms timed")
+
+    @field_validator("clip_sha256")
+    @classmethod
+    def _sha(cls, v: Optional[str]) -> Optional[str]:
+        return None if v is None else check_sha256(v)
+
+    @model_validator(mode="after")
+    def _window(self):
+        if self.mode == "frame-cache" and self.window is None:
+            raise ValueError("a frame-cache stream names its window")
+        if (self.clip_latency_ms is None) != (self.clip_sha256 is None):
+            raise ValueError("clip_latency_ms and clip_sha256 come together (the clip artifact timed)")
+        return self
+
+
 class DeviceReport(_Strict):
-    schema_version: Literal[1, 2] = REPORT_SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3] = REPORT_SCHEMA_VERSION
     report_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
                            description="Idempotency key: a retry sends the same id")
     created_at: UtcDatetime = Field(description="When the run finished (UTC)")
@@ -174,11 +202,22 @@ class DeviceReport(_Strict):
     error: Optional[str] = Field(None, description="Set for a failed run (results null), or beside results "
                                                    "when the check set could not be run (numerics.status error)")
     numerics: Optional[Numerics] = Field(None, description="The artifact's check set run before timing (v2)")
+    streaming: Optional[StreamRun] = Field(None, description="A streaming artifact's run: results time one "
+                                                             "new frame each (v3)")
 
     @model_validator(mode="after")
     def _results_or_error(self):
         if self.schema_version == 1 and self.numerics is not None:
             raise ValueError("numerics needs schema_version 2")
+        if self.streaming is not None:
+            if self.schema_version < 3:
+                raise ValueError("streaming needs schema_version 3")
+            if self.results is None:
+                raise ValueError("streaming describes timed frames: a failed run carries no streaming block")
+            got, want = self.results.latency_ms.median, self.streaming.frame_latency_ms.median
+            if abs(got - want) > 1e-9 * max(abs(got), abs(want)):
+                raise ValueError(f"a streaming report's results time one new frame: results.latency_ms.median "
+                                 f"({got:g}) must equal streaming.frame_latency_ms.median ({want:g})")
         both_ok = self.numerics is not None and self.numerics.status == "error"
         if self.results is None and self.error is None:
             raise ValueError("a report carries either results or an error; it has neither")
@@ -197,7 +236,7 @@ def golden_payloads() -> dict[str, dict]:
     """Example payloads every client must produce in this exact shape."""
     stats = dict(min=3.91, median=4.12, mean=4.2, p90=4.55, std=0.21, max=5.02, trimmed_mean=4.15)
     ios = dict(
-        schema_version=2, report_id="ios-5b2f7c1e-9d4a-4e2b-8f61-0c3a9e7d2b10",
+        schema_version=3, report_id="ios-5b2f7c1e-9d4a-4e2b-8f61-0c3a9e7d2b10",
         created_at="2026-11-20T10:15:30Z",
         device=dict(kind="phone", make="Apple", model="iPhone 15 Pro", model_identifier="iPhone16,1",
                     os="iOS", os_version="18.1", chip="A17 Pro", cpu_cores=6, ram_mb=8192),
@@ -214,7 +253,7 @@ def golden_payloads() -> dict[str, dict]:
                       reference_accuracy=0.75),
     )
     android = dict(
-        schema_version=2, report_id="android-0e6a2d14-77c3-4b51-9a0f-5d8e1c2b3a49",
+        schema_version=3, report_id="android-0e6a2d14-77c3-4b51-9a0f-5d8e1c2b3a49",
         created_at="2026-11-20T11:02:03Z",
         device=dict(kind="phone", make="Google", model="Pixel 8", model_identifier="shiba",
                     os="Android", os_version="15", chip="Tensor G3", cpu_cores=9, ram_mb=7864),
@@ -233,7 +272,7 @@ def golden_payloads() -> dict[str, dict]:
                       top1_agreement=1.0, accuracy=None, reference_accuracy=None),
     )
     failed = dict(
-        schema_version=2, report_id="android-failed-1c9b8e77-2a3d-4f10-b6e5-93d0c4a1f2e8",
+        schema_version=3, report_id="android-failed-1c9b8e77-2a3d-4f10-b6e5-93d0c4a1f2e8",
         created_at="2026-11-20T11:05:00Z",
         device=android["device"], app=android["app"],
         artifact=dict(model="x3d_xs", target="xnnpack", sha256=_SHA_B, artifact_id=None,
@@ -242,6 +281,19 @@ def golden_payloads() -> dict[str, dict]:
         results=None, thermal=None,
         error="load failed: Error 0x20 (NotSupported) loading method forward",
         numerics=None,
+    )
+    # vlf_b0 converted with --streaming (frame-cache): each timed run is one new frame, the
+    # encoder on it and the head over the last 16 frames' tokens.
+    frame = dict(min=3.9, median=4.31, mean=4.4, p90=4.92, std=0.3, max=5.6, trimmed_mean=4.36)
+    stream = dict(
+        android, report_id="android-stream-4d7e1b2a-0c5f-4e8d-9b13-6a2f8c0e7d51",
+        artifact=dict(model="vlf_b0", target="xnnpack", sha256="c4" * 32, artifact_id=None,
+                      precision="fp32", quantization=None),
+        results=dict(compile_ms=None, load_ms=102.0, first_inference_ms=9.8, latency_ms=frame,
+                     latencies_ms=None, peak_memory_mb=150.0),
+        numerics=None,
+        streaming=dict(mode="frame-cache", window=16, frames=126, frame_latency_ms=frame,
+                       clip_latency_ms=None, clip_sha256=None),
     )
     manifest = dict(
         schema_version=1, model="vlf_b0", family="vlf", num_classes=254, classes=None,
@@ -273,6 +325,7 @@ def golden_payloads() -> dict[str, dict]:
         "report_ios_ane.json": ios,
         "report_android_xnnpack.json": android,
         "report_failed.json": failed,
+        "report_android_stream.json": stream,
         "manifest_xnnpack.json": manifest,
     }
 

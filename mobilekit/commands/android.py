@@ -144,7 +144,12 @@ def run_on_device(folder: Path, *, warmup: int, iterations: int, threads: int,
     remote = f"{remote_root.rstrip('/')}/{folder.name}"
     progress(f"pushing {folder.name} to {remote}")
     adb.shell("mkdir", "-p", remote)
-    adb("push", str(folder / "manifest.json"), str(folder / manifest.file), remote + "/", timeout=1800)
+    files = [folder / "manifest.json", folder / manifest.file]
+    if manifest.streaming:  # a frame-cache stream's head is a second program
+        files += [folder / p.file for p in manifest.streaming.programs[1:]]
+    if manifest.check_set and (folder / "checkset").is_dir():
+        files.append(folder / "checkset")  # the app checks outputs before it times
+    adb("push", *map(str, files), remote + "/", timeout=1800)
     adb.shell("chmod", "-R", "a+rX", remote)  # the app reads it as another user
 
     name = f"run-{uuid.uuid4().hex[:12]}.json"

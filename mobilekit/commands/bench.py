@@ -155,22 +155,43 @@ def _is_stream(artifact) -> bool:
     return read_artifact(artifact)[0].streaming is not None
 
 
-def _bench_stream(artifact, clip, warmup, iters, threads, as_json):
-    """A streaming artifact: per-new-frame latency, next to the clip artifact's (--clip)."""
-    from mobilekit.bench.host import stream_latency
+def stream_lines(report) -> list[str]:
+    """Per-new-frame latency and, when the same run timed it, the clip's, side by side."""
+    s = report.streaming
+    f = s.frame_latency_ms
+    lines = [f"per new frame ({s.mode}{', window ' + str(s.window) if s.window else ''}): median "
+             f"{f.median:.3f} ms  p90 {f.p90:.3f}  min {f.min:.3f} over {report.config.iterations} frames"]
+    if s.clip_latency_ms is not None:
+        c = s.clip_latency_ms
+        ratio = f.median / c.median if c.median else None
+        lines.append(f"per clip: median {c.median:.3f} ms  p90 {c.p90:.3f}  min {c.min:.3f}"
+                     + (f"; per frame / clip = {ratio:.3f} (1/{1 / ratio:.1f})" if ratio else ""))
+    return lines
+
+
+def _bench_stream(artifact, clip, warmup, iters, threads, post, token, out, as_json):
+    """A streaming artifact: per-new-frame latency, next to the clip artifact's (--clip), as a
+    schema-3 report (its `streaming` block) that --post sends and --out writes."""
+    from mobilekit.bench.host import run_stream, save_report
 
     click.echo(f"timing {artifact} one frame at a time{' and ' + str(clip) + ' per clip' if clip else ''} ...", err=True)
-    r = stream_latency(artifact, clip, warmup=warmup, iters=iters, threads=threads)
+    report = run_stream(artifact, clip, warmup=warmup, iters=iters, threads=threads)
+    if out:
+        save_report(report, out)
     if as_json:
-        click.echo(json.dumps(r, indent=2))
-        return
-    f = r["frame_ms"]
-    click.echo(f"per new frame ({r['mode']}{', window ' + str(r['window']) if r['window'] else ''}): median "
-               f"{f['median']:.3f} ms  p90 {f['p90']:.3f}  min {f['min']:.3f} over {iters} frames")
-    if r["clip_ms"]:
-        c = r["clip_ms"]
-        click.echo(f"per clip: median {c['median']:.3f} ms  p90 {c['p90']:.3f}  min {c['min']:.3f}; "
-                   f"per frame / clip = {r['frame_over_clip']:.3f} (1/{1 / r['frame_over_clip']:.1f})")
+        click.echo(report.model_dump_json(indent=2))
+    elif report.streaming is not None:
+        d, a = report.device, report.app
+        click.echo(f"{report.artifact.model} [{report.artifact.target}, {report.artifact.precision}, stream] "
+                   f"on {d.chip} ({d.cpu_cores} cores), {a.runtime} {a.runtime_version}")
+        for line in stream_lines(report):
+            click.echo(line)
+    if post:
+        for line in _post_all(post, token, [report], Path(out).parent if out else Path.cwd()):
+            click.echo(line, err=True)
+    if report.error:
+        raise MobilekitError(f"the stream failed: {report.error}",
+                             "the report records the failure; check the artifact with `mobilekit check`")
 
 
 @click.command("bench")
@@ -230,12 +251,16 @@ def bench_cmd(models, artifact, mode, device, precision, warmup, iters, frames, 
     \b
     Host as a device (a converted artifact, posted like a phone's report):
       mobilekit bench --artifact out/vlf_b0-xnnpack --iters 100 --post http://127.0.0.1:8765 --token T
+
+    \b
+    A streaming artifact (convert --streaming): per-new-frame latency, beside the clip's (--clip):
+      mobilekit bench --artifact out/vlf_b0-xnnpack-stream --clip out/vlf_b0-xnnpack --threads 1 --post URL
     """
     if artifact and models:
         raise MobilekitError("--artifact and --models are two different benchmarks",
                              "pass one of them")
     if artifact and (clip_artifact or _is_stream(artifact)):
-        return _bench_stream(artifact, clip_artifact, warmup, iters, threads, as_json)
+        return _bench_stream(artifact, clip_artifact, warmup, iters, threads, post, token, out, as_json)
     if artifact:
         return _bench_artifact(artifact, warmup, iters, threads, post, token, out, as_json)
     if not models:

@@ -49,7 +49,7 @@ def collect_cmd(host, port, db_url, token, artifacts_dir, workers, access_log, q
       GET  /api/v1/reports            ?model= &target= &device= &runtime= &since= &limit= &offset=
       GET  /api/v1/summary            the same filters, &relative_to=vlf_b0
       POST /api/v1/artifacts          upload (use `mobilekit push`)
-      GET  /api/v1/artifacts[/ID/manifest|/ID/file]
+      GET  /api/v1/artifacts[/ID/manifest|/ID/file|/ID/checkset/NAME]
       GET  /healthz
     Interactive API docs: /docs.
     """
@@ -154,9 +154,10 @@ def report_cmd(server, db_url, fmt, plot, relative_to, model, target, device, ru
 @click.option("--server", required=True, help="Collector URL, e.g. http://192.168.1.20:8765.")
 @click.option("--token", envvar="MOBILEKIT_TOKEN", default=None, help="The collector's token [env MOBILEKIT_TOKEN].")
 def push_cmd(artifact_dir, server, token):
-    """Upload an artifact folder from `mobilekit convert` (manifest.json + model file; an
-    .mlpackage directory is zipped) so the phone apps can download it. Checked by sha256 on
-    both ends; pushing the same artifact again is harmless."""
+    """Upload an artifact folder from `mobilekit convert` (manifest.json, model file and its
+    check set under checkset/; an .mlpackage directory is zipped) so the phone apps can
+    download it. Checked by sha256 on both ends (a broken check set is refused before
+    anything is sent); pushing the same artifact again is harmless."""
     from mobilekit.collector.client import CollectorClient
 
     if not token:
@@ -165,6 +166,8 @@ def push_cmd(artifact_dir, server, token):
         res = client.push_artifact(artifact_dir)
     state = "already there" if res["duplicate"] else "uploaded"
     click.echo(f"{state}: {res['id']}  ({res['size_bytes']:,} bytes, sha256 {res['file_sha256'][:12]}...)")
+    if res.get("check_set_files"):
+        click.echo(f"  check set: {res['check_set_files']} files, {res['check_set_bytes']:,} bytes")
     click.echo(f"  apps download {client.server}/api/v1/artifacts/{res['id']}/file")
 
 

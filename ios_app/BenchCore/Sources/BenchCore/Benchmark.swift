@@ -1,6 +1,8 @@
 // The benchmark: compile once (timed), then per ticked compute unit: load (timed), one first
 // prediction (timed alone: it includes lazy setup), warm-up, timed predictions. One report per
-// setting; a failed setting gives a report with its error instead of results.
+// setting; a failed setting gives a report with its error instead of results. A streaming
+// artifact (manifest `streaming`) is timed one new frame at a time (StreamLoop.swift): every
+// program compiled, the report's results per new frame and its `streaming` block.
 
 import Dispatch
 import Foundation
@@ -95,17 +97,24 @@ public enum Benchmark {
         var compileMs: Double? = nil
         var setupError: String? = nil
         var input: [Float] = []
+        var programs: [URL] = []
         do {
-            input = try InputBuilder.build(manifest.input)
+            input = try InputBuilder.build(manifest.input)  // a stream's: one frame
             let t0 = nowMs()
             compiled = try runner.compile(url)
+            if let spec = manifest.streaming, let first = compiled {  // the step, or the encoder and the head
+                programs = [first]
+                for p in spec.programs.dropFirst() {
+                    programs.append(try runner.compile(url.deletingLastPathComponent().appendingPathComponent(p.file)))
+                }
+            }
             if runner is CompilingRunner { compileMs = nowMs() - t0 }
         } catch {
             setupError = "compile failed: \(error)"
         }
         var checkSet: CheckSetData? = nil
         var checkSetError: String? = nil
-        if runner is CheckingRunner {
+        if runner is CheckingRunner && manifest.streaming == nil {  // a stream has no check set
             do {
                 checkSet = try CheckSetData.read(folder: url.deletingLastPathComponent(), index: manifest.checkSet)
             } catch {
@@ -115,11 +124,29 @@ public enum Benchmark {
         var reports: [DeviceReport] = []
         for unit in settings.computeUnits {
             var numerics: Numerics? = nil
+            var streamRun: StreamRun? = nil
             progress?(unit, "running")
             let before = thermal()
             var results: Results? = nil
             var failure = setupError
-            if let compiled, failure == nil {
+            if manifest.streaming != nil, failure == nil {
+                do {
+                    guard let streamer = runner as? any StreamRunner else {
+                        throw StreamError.output("the \(runner.runtime) runner does not run streaming artifacts")
+                    }
+                    // `any StreamRunner` opened into the generic call (SE-0352)
+                    let measured = try measureStream(
+                        streamer, compiled: programs, unit: unit, manifest: manifest, frame: input,
+                        warmup: settings.warmup, iterations: settings.iterations, compileMs: compileMs,
+                        includeLatencies: settings.includeLatencies && settings.iterations <= 20_000,
+                        memoryMb: memoryMb)
+                    results = measured.0
+                    streamRun = measured.1
+                } catch {
+                    runner.unload()
+                    failure = "inference failed: \(error)"
+                }
+            } else if let compiled, failure == nil {
                 do {
                     results = try measure(runner, compiled: compiled, unit: unit, manifest: manifest,
                                           input: input, warmup: settings.warmup,
@@ -150,7 +177,8 @@ public enum Benchmark {
                 thermal: (before == nil && after == nil) ? nil : Thermal(before: before, after: after),
                 // a check set that could not be run: reported beside the results, never a pass
                 error: failure ?? (numerics?.status == "error" ? "check set: \(numerics?.detail ?? "")" : nil),
-                numerics: failure == nil ? numerics : nil))
+                numerics: failure == nil ? numerics : nil,
+                streaming: failure == nil ? streamRun : nil))
             progress?(unit, failure ?? "done")
         }
         return reports

@@ -1,4 +1,4 @@
-// The wire format (mobilekit/collector/wire.py, schema_version 1) as Codable structs.
+// The wire format (mobilekit/collector/wire.py, report schema_version 3) as Codable structs.
 // Keys are snake_case through explicit CodingKeys; optionals are written as JSON null, never
 // left out, so an encoded report has exactly the keys of the golden payloads.
 // tests/test_ios_wire.py checks every struct here against the checked-in JSON Schema.
@@ -55,6 +55,8 @@ public struct DeviceReport: Codable, Equatable, Sendable {
     public var error: String?
     /// The artifact's check set run before timing (schema 2); nil: not checked.
     public var numerics: Numerics?
+    /// A streaming artifact's run (schema 3): results then time one new frame each; nil: a clip run.
+    public var streaming: StreamRun?
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
@@ -68,11 +70,12 @@ public struct DeviceReport: Codable, Equatable, Sendable {
         case thermal
         case error
         case numerics
+        case streaming
     }
 
-    public init(schemaVersion: Int = 2, reportId: String, createdAt: String, device: Device, app: App,
+    public init(schemaVersion: Int = 3, reportId: String, createdAt: String, device: Device, app: App,
                 artifact: ArtifactRef, config: RunConfig, results: Results?, thermal: Thermal?,
-                error: String?, numerics: Numerics? = nil) {
+                error: String?, numerics: Numerics? = nil, streaming: StreamRun? = nil) {
         self.schemaVersion = schemaVersion
         self.reportId = reportId
         self.createdAt = createdAt
@@ -84,6 +87,7 @@ public struct DeviceReport: Codable, Equatable, Sendable {
         self.thermal = thermal
         self.error = error
         self.numerics = numerics
+        self.streaming = streaming
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -99,6 +103,47 @@ public struct DeviceReport: Codable, Equatable, Sendable {
         try c.encode(thermal, forKey: .thermal)
         try c.encode(error, forKey: .error)
         try c.encode(numerics, forKey: .numerics)
+        try c.encode(streaming, forKey: .streaming)
+    }
+}
+
+/// wire.py StreamRun: a streaming run's per-new-frame latency (the same figures as
+/// results.latencyMs) and, when the same run timed the clip artifact beside it, the clip's.
+public struct StreamRun: Codable, Equatable, Sendable {
+    public var mode: String
+    public var window: Int?
+    public var frames: Int
+    public var frameLatencyMs: Stats
+    public var clipLatencyMs: Stats?
+    public var clipSha256: String?
+
+    enum CodingKeys: String, CodingKey {
+        case mode
+        case window
+        case frames
+        case frameLatencyMs = "frame_latency_ms"
+        case clipLatencyMs = "clip_latency_ms"
+        case clipSha256 = "clip_sha256"
+    }
+
+    public init(mode: String, window: Int?, frames: Int, frameLatencyMs: Stats,
+                clipLatencyMs: Stats? = nil, clipSha256: String? = nil) {
+        self.mode = mode
+        self.window = window
+        self.frames = frames
+        self.frameLatencyMs = frameLatencyMs
+        self.clipLatencyMs = clipLatencyMs
+        self.clipSha256 = clipSha256
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(window, forKey: .window)
+        try c.encode(frames, forKey: .frames)
+        try c.encode(frameLatencyMs, forKey: .frameLatencyMs)
+        try c.encode(clipLatencyMs, forKey: .clipLatencyMs)
+        try c.encode(clipSha256, forKey: .clipSha256)
     }
 }
 

@@ -31,6 +31,16 @@ public interface InterpreterApi extends AutoCloseable {
 
   Tensor getOutputTensor(int outputIndex);
 
+  public void runSignature(Map<String, Object> inputs, Map<String, Object> outputs);
+
+  public Tensor getInputTensorFromSignature(String inputName, String signatureKey);
+
+  public String[] getSignatureKeys();
+
+  public String[] getSignatureOutputs(String signatureKey);
+
+  public Tensor getOutputTensorFromSignature(String outputName, String signatureKey);
+
   @Override
   void close();
 }

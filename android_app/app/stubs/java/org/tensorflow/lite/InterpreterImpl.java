@@ -44,6 +44,31 @@ class InterpreterImpl implements InterpreterApi {
   }
 
   @Override
+  public void runSignature(Map<String, Object> inputs, Map<String, Object> outputs) {
+    throw new UnsupportedOperationException();
+  }
+
+  @Override
+  public Tensor getInputTensorFromSignature(String inputName, String signatureKey) {
+    throw new UnsupportedOperationException();
+  }
+
+  @Override
+  public String[] getSignatureKeys() {
+    throw new UnsupportedOperationException();
+  }
+
+  @Override
+  public String[] getSignatureOutputs(String signatureKey) {
+    throw new UnsupportedOperationException();
+  }
+
+  @Override
+  public Tensor getOutputTensorFromSignature(String outputName, String signatureKey) {
+    throw new UnsupportedOperationException();
+  }
+
+  @Override
   public void close() {
     throw new UnsupportedOperationException();
   }

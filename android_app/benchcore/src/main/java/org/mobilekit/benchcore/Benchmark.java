@@ -29,6 +29,12 @@ public final class Benchmark {
     public final Double peakMemoryMb;
     /** The check set's numerics block ({@link CheckSet#compare}), or null when not checked. */
     public java.util.Map<String, Object> numerics;
+    /** A streaming run's form (state or frame-cache), or null for a clip run. */
+    public String streamMode;
+    /** frame-cache: the ring buffer's frames; 0 otherwise. */
+    public int window;
+    /** Frames pushed in all: the first, the warm-up (at least the ring's fill) and the timed. */
+    public long frames;
 
     Result(double loadMs, double firstInferenceMs, double[] latenciesMs, Double peakMemoryMb) {
       this.loadMs = loadMs;
@@ -112,6 +118,66 @@ public final class Benchmark {
     }
     Result result = new Result(loadMs, firstMs, latencies, peak[0] >= 0 ? peak[0] : null);
     result.numerics = numerics;
+    return result;
+  }
+
+  /**
+   * A streaming artifact ({@link StreamLoop}): load every program (timed), the first frame
+   * (timed apart), warm-up frames (at least {@code window - 1}, so every timed frame runs the
+   * head over a full ring buffer), then {@code iterations} timed frames, each one new frame:
+   * the step with its state fed back, or the encoder plus the head. The same fixed frame is
+   * pushed every time (latency does not depend on its values).
+   */
+  public static Result runStream(ModelRunner runner, File[] files, Manifest.Streaming spec,
+      InputTensor frame, RunConfig config, MemoryProbe memory, Progress progress)
+      throws BenchmarkException {
+    double[] peak = {-1};
+    long t0 = System.nanoTime();
+    StreamLoop loop;
+    try {
+      runner.loadPrograms(files, spec.programs, config.threads);
+      loop = new StreamLoop(spec, runner);
+    } catch (Exception | LinkageError e) { // LinkageError: a missing native library
+      throw new BenchmarkException("load", e);
+    }
+    double loadMs = (System.nanoTime() - t0) / 1e6;
+    sample(memory, peak);
+    double firstMs;
+    double[] latencies = new double[config.iterations];
+    try {
+      long t1 = System.nanoTime();
+      loop.push(frame.data);
+      firstMs = (System.nanoTime() - t1) / 1e6;
+      sample(memory, peak);
+      int warmup = Math.max(config.warmup, spec.window - 1);
+      for (int i = 0; i < warmup; i++) {
+        if (progress != null) {
+          progress.onPhase("warmup", i, warmup);
+        }
+        loop.push(frame.data);
+      }
+      for (int i = 0; i < config.iterations; i++) {
+        if (progress != null) {
+          progress.onPhase("timed", i, config.iterations);
+        }
+        long start = System.nanoTime();
+        float[] logits = loop.push(frame.data);
+        latencies[i] = (System.nanoTime() - start) / 1e6;
+        if (logits == null) {
+          throw new IllegalStateException("the stream gave no logits on a full ring buffer");
+        }
+      }
+    } catch (Exception e) {
+      throw new BenchmarkException("inference", e);
+    }
+    sample(memory, peak);
+    if (progress != null) {
+      progress.onPhase("done", config.iterations, config.iterations);
+    }
+    Result result = new Result(loadMs, firstMs, latencies, peak[0] >= 0 ? peak[0] : null);
+    result.streamMode = spec.mode;
+    result.window = spec.window;
+    result.frames = loop.frames();
     return result;
   }
 

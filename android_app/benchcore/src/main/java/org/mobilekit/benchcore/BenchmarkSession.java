@@ -95,6 +95,7 @@ public final class BenchmarkSession {
 
     Map<String, Object> results = null;
     Map<String, Object> numerics = null;
+    Map<String, Object> streaming = null;
     String error = null;
     String runtime = manifest.runtime;
     String runtimeVersion = "unknown";
@@ -104,22 +105,34 @@ public final class BenchmarkSession {
       runner = runners.create(manifest, config.computeUnits);
       runtime = runner.runtime();
       runtimeVersion = runner.runtimeVersion();
-      InputTensor input = InputTensor.fromManifest(manifest);
-      CheckSet checkSet = null;
-      String checkError = null;
-      if (runner instanceof CheckingRunner) {
-        try {
-          checkSet = CheckSet.read(artifactDir, manifest);
-        } catch (CheckSet.CheckSetException e) {
-          checkError = e.getMessage();
+      InputTensor input = InputTensor.fromManifest(manifest); // a stream's: one frame
+      if (manifest.streaming != null) {
+        // One new frame at a time (the step, or encoder + head); a stream carries no check set.
+        File[] files = manifest.programFiles(artifactDir);
+        for (int i = 1; i < files.length; i++) {
+          checkProgramFile(manifest.streaming.programs.get(i), files[i]);
         }
-      }
-      Benchmark.Result r = Benchmark.run(runner, modelFile, input, config, opts.memory,
-          opts.progress, checkSet, checkError);
-      results = Report.results(r, opts.includeLatencies);
-      numerics = r.numerics;
-      if (numerics != null && "error".equals(numerics.get("status"))) {
-        error = "check set: " + numerics.get("detail"); // timed, but the outputs are unchecked
+        Benchmark.Result r = Benchmark.runStream(runner, files, manifest.streaming, input, config,
+            opts.memory, opts.progress);
+        results = Report.results(r, opts.includeLatencies);
+        streaming = Report.streaming(r);
+      } else {
+        CheckSet checkSet = null;
+        String checkError = null;
+        if (runner instanceof CheckingRunner) {
+          try {
+            checkSet = CheckSet.read(artifactDir, manifest);
+          } catch (CheckSet.CheckSetException e) {
+            checkError = e.getMessage();
+          }
+        }
+        Benchmark.Result r = Benchmark.run(runner, modelFile, input, config, opts.memory,
+            opts.progress, checkSet, checkError);
+        results = Report.results(r, opts.includeLatencies);
+        numerics = r.numerics;
+        if (numerics != null && "error".equals(numerics.get("status"))) {
+          error = "check set: " + numerics.get("detail"); // timed, but the outputs are unchecked
+        }
       }
     } catch (Benchmark.BenchmarkException e) {
       error = e.getMessage();
@@ -130,13 +143,23 @@ public final class BenchmarkSession {
         runner.close();
       }
     }
+    return finish(manifest, reportId, config, before, results, numerics, streaming, error,
+        runtime, runtimeVersion, opts, outputDir, queue, client);
+  }
+
+  /** Builds, writes and delivers the report of a run (clip or stream). */
+  private static Outcome finish(Manifest manifest, String reportId, RunConfig config,
+      String before, Map<String, Object> results, Map<String, Object> numerics,
+      Map<String, Object> streaming, String error, String runtime, String runtimeVersion,
+      Options opts, File outputDir, ReportQueue queue, CollectorClient client)
+      throws IOException {
     String after = opts.thermal != null ? opts.thermal.current() : null;
 
     Report.AppInfo app = new Report.AppInfo(Report.APP_NAME, opts.appVersion, runtime,
         runtimeVersion);
     Map<String, Object> report = Report.build(reportId, Instant.now(), opts.device, app,
         Report.artifact(manifest, opts.artifactId), config, results,
-        Report.thermal(before, after), error, numerics);
+        Report.thermal(before, after), error, numerics, streaming);
     String json = Json.writePretty(report);
     if (json.length() > MAX_REPORT_CHARS && results != null) {
       // The collector refuses bodies over 1 MiB (413): keep the statistics, drop the raw list.
@@ -149,6 +172,19 @@ public final class BenchmarkSession {
     Files.write(resultFile.toPath(), json.getBytes(StandardCharsets.UTF_8));
     ReportQueue.FlushResult delivery = queue.deliver(client, reportId, json);
     return new Outcome(report, json, resultFile, delivery);
+  }
+
+  /** A streaming artifact's second program (the head) checked like the model file. */
+  static void checkProgramFile(Manifest.Program program, File file) throws IOException {
+    if (!file.isFile()) {
+      throw new IOException("program file " + file + " is missing; push the whole artifact "
+          + "folder (manifest.json and every program's file)");
+    }
+    String actual = Sha256.of(file);
+    if (!actual.equals(program.sha256)) {
+      throw new IOException("program file " + file.getName() + " has sha256 " + actual
+          + " but the manifest says " + program.sha256 + "; push or download it again");
+    }
   }
 
   /** A truncated or stale push gives a clear error instead of a crash in native code. */

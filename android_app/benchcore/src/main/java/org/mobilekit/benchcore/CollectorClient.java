@@ -22,8 +22,9 @@ import java.util.Map;
  * Android and the JVM have. Every request carries `Authorization: Bearer TOKEN`.
  *
  * <ul>
- *   <li>GET /api/v1/artifacts, /api/v1/artifacts/{id}/manifest, /api/v1/artifacts/{id}/file
- *       (downloads are checked against X-Checksum-Sha256 and the manifest's sha256)
+ *   <li>GET /api/v1/artifacts, /api/v1/artifacts/{id}/manifest, /api/v1/artifacts/{id}/file,
+ *       /api/v1/artifacts/{id}/checkset/{name} (downloads are checked against X-Checksum-Sha256
+ *       and the manifest's sha256)
  *   <li>POST /api/v1/reports: 201 stored, 200 duplicate (same report_id: stored once), 401 bad
  *       token, 413 too large, 422 invalid. Transient failures are retried with the same body,
  *       hence the same report_id, so a retry can never store a run twice.
@@ -128,12 +129,24 @@ public final class CollectorClient {
    */
   public File downloadFile(String artifactId, String expectedSha256, File dest)
       throws IOException {
-    HttpURLConnection c = open("GET", artifactPath(artifactId) + "/file");
+    return download(artifactId, artifactPath(artifactId) + "/file", expectedSha256, dest, false);
+  }
+
+  /**
+   * GET {@code path} to {@code dest} through SHA-256 (see {@link #downloadFile}); with
+   * {@code missingOk}, a 404 or 410 returns null and leaves nothing.
+   */
+  private File download(String artifactId, String path, String expectedSha256, File dest,
+      boolean missingOk) throws IOException {
+    HttpURLConnection c = open("GET", path);
     File partial = new File(dest.getPath() + ".partial");
     try {
       int status = c.getResponseCode();
+      if (missingOk && (status == 404 || status == 410)) {
+        return null;
+      }
       if (status != 200) {
-        throw httpError(status, c, artifactPath(artifactId) + "/file");
+        throw httpError(status, c, path);
       }
       String header = c.getHeaderField("X-Checksum-Sha256");
       MessageDigest md = Sha256.newDigest();
@@ -153,7 +166,7 @@ public final class CollectorClient {
       String expected = expectedSha256 != null ? expectedSha256 : header;
       if ((header != null && !header.trim().equalsIgnoreCase(actual))
           || (expected != null && !expected.equalsIgnoreCase(actual))) {
-        throw new CollectorException(200, "download of artifact " + artifactId
+        throw new CollectorException(200, "download of " + path
             + " is corrupt: sha256 " + actual + " != expected "
             + (expected != null ? expected : header) + "; download it again");
       }
@@ -169,17 +182,62 @@ public final class CollectorClient {
   }
 
   /**
-   * Downloads an artifact into {@code dir} as `mobilekit convert` lays it out (manifest.json
-   * and the model file), checking the file against the manifest's sha256.
+   * Downloads an artifact into {@code dir} as `mobilekit convert` lays it out (manifest.json,
+   * the model file and its check set under checkset/), checking each file against the
+   * manifest's sha256. A check set the collector does not have (an artifact pushed before it
+   * kept them: 404/410) is left out, so the run reports the check set missing.
    */
   public Manifest downloadArtifact(String artifactId, File dir)
       throws IOException, Manifest.ManifestException {
     String json = fetchManifestJson(artifactId);
     Manifest manifest = Manifest.parse(json);
+    List<String[]> checkFiles = checkSetFiles(manifest);
     dir.mkdirs();
     downloadFile(artifactId, manifest.sha256, manifest.modelFile(dir));
+    for (String[] f : checkFiles) {
+      File dest = new File(dir, f[0]);
+      dest.getParentFile().mkdirs();
+      String name = dest.getName();
+      download(artifactId, artifactPath(artifactId) + "/checkset/"
+          + URLEncoder.encode(name, "UTF-8").replace("+", "%20"), f[1], dest, true);
+    }
     Files.write(new File(dir, "manifest.json").toPath(), json.getBytes(StandardCharsets.UTF_8));
     return manifest;
+  }
+
+  /**
+   * The check set's files as {manifest path, sha256}: input, outputs, labels. Each must be a
+   * plain name directly in checkset/ (as the collector serves them), else ManifestException.
+   */
+  @SuppressWarnings("unchecked")
+  static List<String[]> checkSetFiles(Manifest manifest) throws Manifest.ManifestException {
+    List<String[]> out = new ArrayList<>();
+    Object cs = manifest.raw.get("check_set");
+    if (!(cs instanceof Map)) {
+      return out;
+    }
+    Map<String, Object> m = (Map<String, Object>) cs;
+    List<Object> entries = new ArrayList<>();
+    entries.add(m.get("input"));
+    if (m.get("outputs") instanceof List) {
+      entries.addAll((List<Object>) m.get("outputs"));
+    }
+    if (m.get("labels") instanceof Map) {
+      entries.add(m.get("labels"));
+    }
+    for (Object e : entries) {
+      Object file = e instanceof Map ? ((Map<String, Object>) e).get("file") : null;
+      Object sha = e instanceof Map ? ((Map<String, Object>) e).get("sha256") : null;
+      String rel = file instanceof String ? (String) file : "";
+      String name = rel.startsWith("checkset/") ? rel.substring("checkset/".length()) : "";
+      if (name.isEmpty() || name.contains("/") || name.contains("\\") || name.equals(".")
+          || name.equals("..") || !(sha instanceof String)) {
+        throw new Manifest.ManifestException("check set file " + rel + " is not a plain file in "
+            + "checkset/ with a sha256; re-convert and push the artifact again");
+      }
+      out.add(new String[] {rel, (String) sha});
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------ reports

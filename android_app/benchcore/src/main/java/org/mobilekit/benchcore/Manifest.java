@@ -76,6 +76,84 @@ public final class Manifest {
   public final double[] inputMean;
   public final double[] inputStd;
   public final String frameSampling;
+  /** The streaming block (`mobilekit convert --streaming`), or null for a clip artifact. */
+  public final Streaming streaming;
+
+  /** A named float32 tensor of a streaming program or state (shape static). */
+  public static final class TensorSpec {
+    public final String name;
+    public final long[] shape;
+
+    TensorSpec(String name, long[] shape) {
+      this.name = name;
+      this.shape = shape;
+    }
+
+    /** Elements in the tensor. */
+    public int numel() {
+      long n = 1;
+      for (long d : shape) {
+        n *= d;
+      }
+      return (int) n;
+    }
+  }
+
+  /** One program of a streaming artifact: the step, or the encoder or the head. */
+  public static final class Program {
+    public final String role;
+    public final String file;
+    public final long sizeBytes;
+    public final String sha256;
+    /** In call order. */
+    public final List<TensorSpec> inputs;
+    /** In the program's order. */
+    public final List<TensorSpec> outputs;
+
+    Program(String role, String file, long sizeBytes, String sha256, List<TensorSpec> inputs,
+        List<TensorSpec> outputs) {
+      this.role = role;
+      this.file = file;
+      this.sizeBytes = sizeBytes;
+      this.sha256 = sha256;
+      this.inputs = inputs;
+      this.outputs = outputs;
+    }
+
+    /** Index of the output called {@code name}, or -1. */
+    public int outputIndex(String name) {
+      for (int i = 0; i < outputs.size(); i++) {
+        if (outputs.get(i).name.equals(name)) {
+          return i;
+        }
+      }
+      return -1;
+    }
+  }
+
+  /**
+   * The manifest's streaming block (mobilekit/artifact/schema.py Streaming). state: one step
+   * program {@code (frame, *state) -> (logits, *state_out)}, each state input {@code X} fed back
+   * from the output {@code X_out}, zeros first. frame-cache: an encoder (frame -> tokens) and a
+   * head over the last {@code window} frames' tokens, oldest first along axis 1.
+   */
+  public static final class Streaming {
+    public static final String STATE = "state";
+    public static final String FRAME_CACHE = "frame-cache";
+
+    public final String mode;
+    public final List<Program> programs;
+    public final List<TensorSpec> state;
+    /** frame-cache: frames of tokens the head takes; 0 for the state form. */
+    public final int window;
+
+    Streaming(String mode, List<Program> programs, List<TensorSpec> state, int window) {
+      this.mode = mode;
+      this.programs = programs;
+      this.state = state;
+      this.window = window;
+    }
+  }
 
   private Manifest(Map<String, Object> m) throws ManifestException {
     raw = m;
@@ -114,6 +192,104 @@ public final class Manifest {
       throw new ManifestException("manifest input layout " + inputLayout + " does not match "
           + "its shape of rank " + inputShape.length + "; re-convert the artifact");
     }
+    Map<String, Object> st = obj(m, "streaming", false);
+    streaming = st == null ? null : streaming(st);
+  }
+
+  private static Streaming streaming(Map<String, Object> st) throws ManifestException {
+    String mode = str(st, "mode", true);
+    List<Program> programs = new java.util.ArrayList<>();
+    for (Object p : listOf(st, "programs", "streaming.programs")) {
+      Map<String, Object> pm = asObject(p, "streaming.programs[]");
+      String sha = str(pm, "sha256", true);
+      if (!sha.matches("[0-9a-f]{64}")) {
+        throw new ManifestException("manifest streaming program sha256 must be 64 lowercase hex "
+            + "digits; re-convert the artifact");
+      }
+      programs.add(new Program(str(pm, "role", true), checkFileName(str(pm, "file", true)),
+          num(pm, "size_bytes").longValue(), sha, tensors(pm, "inputs"), tensors(pm, "outputs")));
+    }
+    boolean noState = st.get("state") == null
+        || st.get("state") instanceof List && ((List<?>) st.get("state")).isEmpty();
+    List<TensorSpec> state = noState ? new java.util.ArrayList<TensorSpec>() : tensors(st, "state");
+    Object w = st.get("window");
+    int window = w == null ? 0 : num(st, "window").intValue();
+    String fix = "; re-convert the artifact with `mobilekit convert --streaming`";
+    if (Streaming.STATE.equals(mode)) {
+      if (programs.size() != 1 || !"step".equals(programs.get(0).role)) {
+        throw new ManifestException("a state stream has one program, the step" + fix);
+      }
+      Program step = programs.get(0);
+      if (step.inputs.size() != 1 + state.size()) {
+        throw new ManifestException("the step takes " + step.inputs.size() + " inputs, the frame "
+            + "and " + state.size() + " state tensors need " + (1 + state.size()) + fix);
+      }
+      for (int i = 0; i < state.size(); i++) {
+        TensorSpec s = state.get(i);
+        if (!step.inputs.get(i + 1).name.equals(s.name)) {
+          throw new ManifestException("state " + s.name + " is not the step's input " + (i + 1)
+              + " (" + step.inputs.get(i + 1).name + ")" + fix);
+        }
+        int out = step.outputIndex(s.name + "_out");
+        if (out < 0 || !java.util.Arrays.equals(step.outputs.get(out).shape, s.shape)) {
+          throw new ManifestException("the step returns no " + s.name + "_out of shape "
+              + java.util.Arrays.toString(s.shape) + " to feed back" + fix);
+        }
+      }
+    } else if (Streaming.FRAME_CACHE.equals(mode)) {
+      if (programs.size() != 2 || !"encoder".equals(programs.get(0).role)
+          || !"head".equals(programs.get(1).role)) {
+        throw new ManifestException("a frame-cache stream has two programs, encoder then head" + fix);
+      }
+      Program enc = programs.get(0);
+      Program head = programs.get(1);
+      if (window < 1 || enc.inputs.size() != 1 || head.inputs.size() != 1
+          || (long) enc.outputs.get(0).numel() * window != head.inputs.get(0).numel()) {
+        throw new ManifestException("the head's input is not " + window + " frames of the "
+            + "encoder's tokens" + fix);
+      }
+    } else {
+      throw new ManifestException("manifest streaming mode \"" + mode + "\" is not state or "
+          + "frame-cache; update the app or re-convert");
+    }
+    return new Streaming(mode, programs, state, window);
+  }
+
+  private static List<TensorSpec> tensors(Map<String, Object> m, String key)
+      throws ManifestException {
+    List<TensorSpec> out = new java.util.ArrayList<>();
+    for (Object t : listOf(m, key, "streaming " + key)) {
+      Map<String, Object> tm = asObject(t, "streaming " + key + "[]");
+      out.add(new TensorSpec(str(tm, "name", true), longs(tm, "shape")));
+    }
+    return out;
+  }
+
+  private static List<?> listOf(Map<String, Object> m, String key, String what)
+      throws ManifestException {
+    Object v = m.get(key);
+    if (!(v instanceof List) || ((List<?>) v).isEmpty()) {
+      throw new ManifestException("manifest " + what + " must be a non-empty list; re-convert "
+          + "the artifact");
+    }
+    return (List<?>) v;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Map<String, Object> asObject(Object v, String what) throws ManifestException {
+    if (!(v instanceof Map)) {
+      throw new ManifestException("manifest " + what + " must be an object, got " + v);
+    }
+    return (Map<String, Object>) v;
+  }
+
+  /** The files of a streaming artifact's programs (the first is {@link #file}). */
+  public File[] programFiles(File artifactDir) {
+    File[] out = new File[streaming.programs.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = new File(artifactDir, streaming.programs.get(i).file);
+    }
+    return out;
   }
 
   public static Manifest parse(String json) throws ManifestException {

@@ -9,13 +9,13 @@ import java.util.Map;
 import java.util.UUID;
 
 /**
- * Builds a device report (wire.py DeviceReport, schema_version 2) as an ordered map whose JSON
+ * Builds a device report (wire.py DeviceReport, schema_version 3) as an ordered map whose JSON
  * has exactly the keys of the collector's golden payloads, nulls written out. A report carries
  * results or an error; both only when the run was timed but its check set could not be run
  * (numerics status "error", {@link CheckSet#error}).
  */
 public final class Report {
-  public static final int SCHEMA_VERSION = 2;
+  public static final int SCHEMA_VERSION = 3;
   public static final String APP_NAME = "mobilekit-android";
 
   private Report() {}
@@ -84,6 +84,25 @@ public final class Report {
     return m;
   }
 
+  /**
+   * The report's {@code streaming} block for a streaming run ({@link Benchmark#runStream}), or
+   * null for a clip run: its per-frame statistics are the results' latency_ms. The app times no
+   * clip beside the stream, so clip_latency_ms and clip_sha256 are null.
+   */
+  public static Map<String, Object> streaming(Benchmark.Result r) {
+    if (r.streamMode == null) {
+      return null;
+    }
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("mode", r.streamMode);
+    m.put("window", r.window > 0 ? (Object) (long) r.window : null);
+    m.put("frames", r.frames);
+    m.put("frame_latency_ms", r.stats.toJsonMap());
+    m.put("clip_latency_ms", null);
+    m.put("clip_sha256", null);
+    return m;
+  }
+
   public static Map<String, Object> thermal(String before, String after) {
     if (before == null && after == null) {
       return null; // the OS gave no thermal state
@@ -108,6 +127,21 @@ public final class Report {
   public static Map<String, Object> build(String reportId, Instant createdAt, DeviceInfo device,
       AppInfo app, Map<String, Object> artifact, RunConfig config, Map<String, Object> results,
       Map<String, Object> thermal, String error, Map<String, Object> numerics) {
+    return build(reportId, createdAt, device, app, artifact, config, results, thermal, error,
+        numerics, null);
+  }
+
+  /**
+   * The whole report with its numerics and a streaming run's {@link #streaming} block (null:
+   * a clip run); a streaming block needs results, whose latency is then per new frame.
+   */
+  public static Map<String, Object> build(String reportId, Instant createdAt, DeviceInfo device,
+      AppInfo app, Map<String, Object> artifact, RunConfig config, Map<String, Object> results,
+      Map<String, Object> thermal, String error, Map<String, Object> numerics,
+      Map<String, Object> streaming) {
+    if (streaming != null && results == null) {
+      throw new IllegalArgumentException("a streaming block describes timed frames: it needs results");
+    }
     boolean checkError = numerics != null && "error".equals(numerics.get("status"));
     if (results == null && error == null
         || results != null && error != null && !checkError) {
@@ -125,6 +159,7 @@ public final class Report {
     m.put("thermal", thermal);
     m.put("error", error);
     m.put("numerics", numerics);
+    m.put("streaming", streaming);
     return m;
   }
 }

@@ -3,11 +3,14 @@ package org.mobilekit.bench.runners;
 import java.io.File;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import org.mobilekit.bench.BuildConfig;
 import org.mobilekit.benchcore.CheckingRunner;
 import org.mobilekit.benchcore.InputTensor;
+import org.mobilekit.benchcore.Manifest;
 import org.tensorflow.lite.DataType;
 import org.tensorflow.lite.Interpreter;
 import org.tensorflow.lite.Tensor;
@@ -22,6 +25,9 @@ import org.tensorflow.lite.gpu.GpuDelegateFactory;
  * takes int8 input: the float clip is quantized once at load with the input tensor's scale and
  * zero point, so run() is inference only. It also runs the artifact's check set
  * ({@link CheckingRunner}): outputs are read back as float32, int8/uint8 ones dequantized.
+ * Streaming artifacts (float32) run one Interpreter per program through its signature:
+ * inputs fed by the manifest's names, outputs read in the model's order (output_0, output_1,
+ * ...: litert-torch's names, whose tensor indices are not in that order).
  */
 public final class LiteRtRunner implements CheckingRunner {
   final boolean gpu; // package-private: the JVM probe RunnerChoice reads it
@@ -30,6 +36,16 @@ public final class LiteRtRunner implements CheckingRunner {
   private ByteBuffer input;
   private float[] timedInput;
   private final Map<Integer, Object> outputs = new HashMap<>();
+  private Program[] programs;
+
+  /** One program of a streaming artifact: its interpreter and I/O buffers by signature name. */
+  private static final class Program {
+    Interpreter interpreter;
+    String[] inputNames;
+    String[] outputNames;
+    final Map<String, Object> in = new HashMap<>();
+    final Map<String, Object> out = new HashMap<>();
+  }
 
   /** @param gpu add LiteRT's GPU delegate (compute units "gpu") */
   public LiteRtRunner(boolean gpu) {
@@ -149,6 +165,81 @@ public final class LiteRtRunner implements CheckingRunner {
   }
 
   @Override
+  public void loadPrograms(File[] files, List<Manifest.Program> specs, int threads) {
+    programs = new Program[files.length];
+    for (int i = 0; i < files.length; i++) {
+      Interpreter.Options options = new Interpreter.Options();
+      if (threads > 0) {
+        options.setNumThreads(threads);
+      }
+      if (gpu && i == 0) { // one GPU delegate instance per interpreter: the first program's
+        options.addDelegate(gpuDelegate());
+      }
+      Program p = new Program();
+      programs[i] = p;
+      p.interpreter = new Interpreter(files[i], options);
+      String key = p.interpreter.getSignatureKeys()[0];
+      List<Manifest.TensorSpec> ins = specs.get(i).inputs;
+      p.inputNames = new String[ins.size()];
+      for (int k = 0; k < ins.size(); k++) {
+        Manifest.TensorSpec spec = ins.get(k);
+        Tensor t = p.interpreter.getInputTensorFromSignature(spec.name, key);
+        if (t.dataType() != DataType.FLOAT32 || t.numElements() != spec.numel()) {
+          throw new IllegalArgumentException(files[i].getName() + " input " + spec.name + " is "
+              + t.dataType() + Arrays.toString(t.shape()) + ", the manifest describes float32"
+              + Arrays.toString(spec.shape) + "; re-convert the artifact with --streaming");
+        }
+        p.inputNames[k] = spec.name;
+        p.in.put(spec.name, ByteBuffer.allocateDirect(t.numBytes()).order(ByteOrder.nativeOrder()));
+      }
+      String[] names = p.interpreter.getSignatureOutputs(key).clone();
+      Arrays.sort(names, (a, b) -> Integer.compare(outputNumber(a), outputNumber(b)));
+      if (names.length != specs.get(i).outputs.size()) {
+        throw new IllegalArgumentException(files[i].getName() + " has " + names.length
+            + " outputs, the manifest " + specs.get(i).outputs.size() + "; re-convert the artifact");
+      }
+      p.outputNames = names;
+      for (String name : names) {
+        Tensor o = p.interpreter.getOutputTensorFromSignature(name, key);
+        p.out.put(name, ByteBuffer.allocateDirect(o.numBytes()).order(ByteOrder.nativeOrder()));
+      }
+    }
+  }
+
+  /** The N of litert-torch's output_N (the model's output order); other names keep theirs. */
+  private static int outputNumber(String name) {
+    String tail = name.substring(name.lastIndexOf('_') + 1);
+    try {
+      return Integer.parseInt(tail);
+    } catch (NumberFormatException e) {
+      return Integer.MAX_VALUE;
+    }
+  }
+
+  /** One program of a streaming artifact: inputs by the manifest's names, float32 outputs. */
+  @Override
+  public float[][] run(int program, float[][] inputs) {
+    Program p = programs[program];
+    for (int k = 0; k < inputs.length; k++) {
+      ByteBuffer b = (ByteBuffer) p.in.get(p.inputNames[k]);
+      b.clear();
+      b.asFloatBuffer().put(inputs[k]);
+    }
+    for (Object o : p.out.values()) {
+      ((ByteBuffer) o).rewind();
+    }
+    p.interpreter.runSignature(p.in, p.out);
+    float[][] result = new float[p.outputNames.length][];
+    for (int i = 0; i < result.length; i++) {
+      ByteBuffer b = (ByteBuffer) p.out.get(p.outputNames[i]);
+      b.rewind();
+      result[i] = new float[b.remaining() / 4];
+      b.asFloatBuffer().get(result[i]);
+    }
+    return result;
+  }
+
+  @Override
   public void run() {
     input.rewind();
     for (Object o : outputs.values()) {
@@ -162,6 +253,14 @@ public final class LiteRtRunner implements CheckingRunner {
     if (interpreter != null) {
       interpreter.close();
       interpreter = null;
+    }
+    if (programs != null) {
+      for (Program p : programs) {
+        if (p != null && p.interpreter != null) {
+          p.interpreter.close();
+        }
+      }
+      programs = null;
     }
     if (gpuDelegate != null) { // after the interpreter that uses it
       gpuDelegate.close();

@@ -1,9 +1,11 @@
 package org.mobilekit.bench.runners;
 
 import java.io.File;
+import java.util.List;
 import org.mobilekit.bench.BuildConfig;
 import org.mobilekit.benchcore.InputTensor;
 import org.mobilekit.benchcore.CheckingRunner;
+import org.mobilekit.benchcore.Manifest;
 import org.pytorch.IValue;
 import org.pytorch.LiteModuleLoader;
 import org.pytorch.Module;
@@ -12,12 +14,15 @@ import org.pytorch.Tensor;
 
 /**
  * .ptl through the legacy PyTorch Lite interpreter (org.pytorch:pytorch_android_lite); it also
- * runs the artifact's check set ({@link CheckingRunner}).
+ * runs the artifact's check set ({@link CheckingRunner}) and streaming artifacts (one module per
+ * program; forward takes several tensors and returns a tuple for several outputs).
  */
 public final class PyTorchLiteRunner implements CheckingRunner {
   private Module module;
   private IValue input;
   private long[] shape;
+  private Module[] programs;
+  private long[][][] programShapes;
 
   @Override
   public String runtime() {
@@ -42,6 +47,39 @@ public final class PyTorchLiteRunner implements CheckingRunner {
   }
 
   @Override
+  public void loadPrograms(File[] files, List<Manifest.Program> specs, int threads) {
+    if (threads > 0) {
+      PyTorchAndroid.setNumThreads(threads); // process-wide, as in load()
+    }
+    programs = new Module[files.length];
+    programShapes = new long[files.length][][];
+    for (int i = 0; i < files.length; i++) {
+      programs[i] = LiteModuleLoader.load(files[i].getAbsolutePath());
+      List<Manifest.TensorSpec> inputs = specs.get(i).inputs;
+      programShapes[i] = new long[inputs.size()][];
+      for (int k = 0; k < inputs.size(); k++) {
+        programShapes[i][k] = inputs.get(k).shape.clone();
+      }
+    }
+  }
+
+  /** One program of a streaming artifact on several inputs; a tuple output read in order. */
+  @Override
+  public float[][] run(int program, float[][] inputs) {
+    IValue[] in = new IValue[inputs.length];
+    for (int k = 0; k < inputs.length; k++) {
+      in[k] = IValue.from(Tensor.fromBlob(inputs[k], programShapes[program][k]));
+    }
+    IValue out = programs[program].forward(in);
+    IValue[] outs = out.isTuple() ? out.toTuple() : new IValue[] {out};
+    float[][] result = new float[outs.length][];
+    for (int i = 0; i < outs.length; i++) {
+      result[i] = outs[i].toTensor().getDataAsFloatArray();
+    }
+    return result;
+  }
+
+  @Override
   public void run() {
     module.forward(input);
   }
@@ -63,6 +101,14 @@ public final class PyTorchLiteRunner implements CheckingRunner {
     if (module != null) {
       module.destroy();
       module = null;
+    }
+    if (programs != null) {
+      for (Module m : programs) {
+        if (m != null) {
+          m.destroy();
+        }
+      }
+      programs = null;
     }
   }
 }
