@@ -6,11 +6,14 @@ host runtime, posted as a schema-3 report with its `streaming` block to the real
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import httpx
 import pytest
 import torch
 
+from conftest import mobilekit_cli
 from mobilekit.collector.process import CollectorProcess
 from mobilekit.collector.wire import DeviceReport
 
@@ -87,3 +90,25 @@ def test_a_stream_given_as_the_clip_is_one_line_and_writes_nothing(artifacts, tm
     assert len(lines) == 1 and "is a streaming artifact, not a clip" in lines[0]
     r = _bench("--artifact", str(artifacts["clip"]), "--clip", str(artifacts["clip"]), "--out", str(out))
     assert r.exit_code == 2 and "is a clip artifact, not a streaming one" in r.stderr and not out.exists()
+
+
+def test_the_collector_takes_a_state_stream_and_refuses_a_frame_cache_one(artifacts, tmp_path):
+    """It serves one program per artifact: a frame-cache stream would reach a phone without its
+    head, so push says so in one line (and the server answers 422 to a raw upload)."""
+    with CollectorProcess(f"sqlite:///{tmp_path / 'c.db'}", token=TOKEN, log_path=tmp_path / "s.log") as server:
+        env = {**os.environ, "MOBILEKIT_TOKEN": TOKEN}
+        ok = subprocess.run(mobilekit_cli() + ["push", str(artifacts["step"]), "--server", server.url, "--token", TOKEN],
+                            capture_output=True, text=True, timeout=300, env=env)
+        assert ok.returncode == 0, ok.stderr
+        bad = subprocess.run(mobilekit_cli() + ["push", str(artifacts["stream"]), "--server", server.url,
+                                                "--token", TOKEN], capture_output=True, text=True, timeout=300, env=env)
+        assert bad.returncode == 2 and bad.stdout == ""
+        [line] = bad.stderr.strip().splitlines()
+        assert "frame-cache stream of 2 programs" in line and "mobilekit android run" in line
+        raw = (artifacts["stream"] / "manifest.json").read_bytes()
+        r = httpx.post(server.url + "/api/v1/artifacts", headers={"Authorization": f"Bearer {TOKEN}"},
+                       files={"manifest": ("manifest.json", raw),
+                              "file": ("model.onnx", (artifacts["stream"] / "model.onnx").read_bytes())}, timeout=60)
+        assert r.status_code == 422 and "one program per artifact" in r.text
+        assert [a["model"] for a in httpx.get(server.url + "/api/v1/artifacts", timeout=30).json()["artifacts"]] == [
+            "movinet_a0_stream"]

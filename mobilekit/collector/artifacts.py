@@ -83,6 +83,18 @@ def check_set_entries(check_set) -> list[dict]:
     return out
 
 
+def check_one_program(manifest: ArtifactManifest) -> None:
+    """The collector stores and serves one program per artifact: a frame-cache stream (an
+    encoder and a head) would reach a phone without its head, so it is refused (MobilekitError)."""
+    streaming = manifest.streaming
+    if streaming is not None and len(streaming.programs) > 1:
+        files = ", ".join(p.file for p in streaming.programs)
+        raise MobilekitError(f"{manifest.model} is a frame-cache stream of {len(streaming.programs)} programs "
+                             f"({files}); the collector serves one program per artifact",
+                             "push it to a phone with `mobilekit android run DIR` (it copies every "
+                             "program), or push the clip artifact or a state-form stream")
+
+
 @dataclass
 class ArtifactUpload:
     """What `mobilekit push` sends: the manifest, the file to upload (a zip for a directory)
@@ -108,6 +120,7 @@ def prepare_upload(folder: Path) -> ArtifactUpload:
 
     art = open_artifact(folder, schema=ArtifactManifest)
     manifest, raw = art.manifest, art.manifest_path.read_bytes()
+    check_one_program(manifest)
     entries = check_set_entries(manifest.check_set)
     if entries:  # a broken check set stops here: the phones would only report it missing
         read_check_set(art.folder, manifest.check_set)

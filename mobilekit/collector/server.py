@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from mobilekit import __version__
 from mobilekit.collector.artifacts import (MAX_CHECKSET_FILES, ArtifactFiles, ChecksumMismatch, artifact_id,
-                                          check_set_entries, read_manifest, zipped_directory_sha256)
+                                          check_one_program, check_set_entries, read_manifest, zipped_directory_sha256)
 from mobilekit.collector.storage import DEFAULT_DB_URL, ReportFilter, Store
 from mobilekit.collector.summary import summarize
 from mobilekit.collector.wire import DeviceReport, UtcDatetime
@@ -302,6 +302,7 @@ def create_app(db_url: str = DEFAULT_DB_URL, token: str = "", artifacts_dir: Opt
             raw = await mfile.read() if not isinstance(mfile, str) else mfile.encode()
             try:
                 manifest = read_manifest(raw, "manifest")
+                check_one_program(manifest)
             except MobilekitError as e:
                 raise HTTPException(422, str(e))
             name = Path(upload.filename or "").name
