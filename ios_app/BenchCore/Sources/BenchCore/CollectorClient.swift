@@ -112,8 +112,33 @@ public final class CollectorClient: @unchecked Sendable {
         } else {
             try data.write(to: dir.appendingPathComponent(manifest.file), options: .atomic)
         }
+        try await downloadCheckSet(manifest, entry: entry, into: dir)
         try manifestData.write(to: dir.appendingPathComponent("manifest.json"), options: .atomic)
         return manifest
+    }
+
+    /// The check set's files (checkset/<name>), each sha256-checked against the manifest, as
+    /// CollectorClient.java does. An artifact stored before check sets travelled (404 / 410)
+    /// downloads without one: the benchmark then reports "check set missing", never a pass.
+    private func downloadCheckSet(_ manifest: ArtifactManifest, entry: ArtifactEntry, into dir: URL) async throws {
+        guard let set = manifest.checkSet else { return }
+        let files = [set.input] + set.outputs + (set.labels.map { [$0] } ?? [])
+        let folder = dir.appendingPathComponent("checkset")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for tensor in files {
+            let name = String(tensor.file.dropFirst("checkset/".count))
+            guard tensor.file.hasPrefix("checkset/"), !name.isEmpty, !name.contains("/") else {
+                throw CollectorError(status: 200, message: "check set file \(tensor.file) is not directly in checkset/")
+            }
+            let (data, response) = try await send(request("/api/v1/artifacts/\(escape(entry.id))/checkset/\(escape(name))"))
+            let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+            if status == 404 || status == 410 { try? FileManager.default.removeItem(at: folder); return }
+            try check(response, data, path: "checkset/\(name)")
+            guard SHA256Hex.of(data) == tensor.sha256 else {
+                throw CollectorError(status: 200, message: "download of \(tensor.file) is corrupt; download it again")
+            }
+            try data.write(to: folder.appendingPathComponent(name), options: .atomic)
+        }
     }
 
     // MARK: reports
