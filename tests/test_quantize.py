@@ -28,7 +28,8 @@ from mobilekit.collector.wire import ArtifactManifest
 from mobilekit.errors import MobilekitError
 
 SHAPE = [1, 2, 3, 64, 64]
-FEW = dict(samples=4, eval_samples=4, latency_runs=2, threads=1)
+# The tiny nets here are untrained: calibrating them on the synthetic set is asked for explicitly.
+FEW = dict(samples=4, eval_samples=4, latency_runs=2, threads=1, calibration="synthetic")
 
 TINY_NET = '''\
 import torch
@@ -193,6 +194,20 @@ def test_onnx(tmp_path, net, example, scheme):
     ops = {n.op_type for n in onnx.load(str(art.file)).graph.node}
     if scheme == "int8":
         assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+        # uint8 activations (U8S8): ONNX Runtime's CPU provider fuses every QDQ convolution into
+        # QLinearConv; with int8 activations most stayed fp32 Conv between Dequantize/Quantize.
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+        ort.InferenceSession(str(art.file), opts, providers=["CPUExecutionProvider"])
+        optimized = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node)
+        assert optimized["QLinearConv"] == 2 and optimized["Conv"] == 0, optimized
+        model = onnx.load(str(art.file))
+        inits = {i.name: i for i in model.graph.initializer}
+        act_zp = [inits[n.input[2]] for n in model.graph.node if n.op_type == "QuantizeLinear"
+                  and n.input[0] not in inits]
+        assert act_zp and all(z.data_type == onnx.TensorProto.UINT8 for z in act_zp)
     else:  # MatMul/Gemm only: convolutions stay float
         assert "DynamicQuantizeLinear" in ops and "Conv" in ops and "ConvInteger" not in ops
 
@@ -296,7 +311,7 @@ def test_accuracy_reported_when_labels_fit(tmp_path, net, example, video_folder)
     folder's order (and the manifest says so); both accuracies come from the held-out clips'
     real outputs. On the synthetic set, whose labels mean nothing to this model, none is given."""
     art = quantize(net, "onnx", "int8-dynamic", tmp_path / "acc", example_input=example,
-                   calibration=str(video_folder), **FEW)
+                   **(FEW | dict(calibration=str(video_folder))))
     r = art.manifest["quantization"]["report"]
     assert r["held_out_source"] == f"folder:{video_folder} val"
     data = load_clips(SHAPE, str(video_folder), samples=0, eval_samples=FEW["eval_samples"], num_classes=2)
@@ -331,9 +346,50 @@ def test_cli_quantize_and_convert_quantize(tmp_path):
                               "-s", "w8"])
     assert res.exit_code == 2
     last = res.stderr.strip().splitlines()[-1]  # one line: the problem and the supported schemes
-    assert last == "error: scheme 'w8' is not supported for xnnpack; xnnpack supports int8, int8-dynamic"
+    supported = ", ".join(schemes_for("xnnpack"))
+    assert last == f"error: scheme 'w8' is not supported for xnnpack; xnnpack supports {supported}"
     res = runner.invoke(cli, ["quantize", "--module", module, "--input-shape", "1,2,3,64,64", "-t", "onnx",
                               "-s", "int8", "--float-layers", "stem.0,head", "--float-layers", "temporal.*"])
     assert res.exit_code == 2
     assert res.stderr.strip().splitlines()[-1] == ("error: --float-layers is not supported for onnx int8; drop "
                                                    "--float-layers, or quantize for xnnpack or tflite")
+
+
+def test_no_silent_synthetic_calibration(tmp_path, net, example):
+    """A model not trained on the synthetic set is not calibrated on it unless asked: one line,
+    before any work; uncalibrated schemes still compare on synthetic clips, and say so."""
+    stages = []
+    with pytest.raises(MobilekitError, match=r"^no --calibration given, and this model was not trained on the "
+                                             r"synthetic set: .*or --calibration synthetic") as e:
+        quantize(net, "onnx", "int8", tmp_path / "q", example_input=example, on_stage=stages.append,
+                 **(FEW | dict(calibration=None)))
+    assert "\n" not in str(e.value) and "converting fp32" not in stages and not (tmp_path / "q").exists()
+    with pytest.raises(MobilekitError, match="not trained on the synthetic set"):
+        load_clips(SHAPE, samples=1, eval_samples=1, model_classes=[str(i) for i in range(1000)])
+    data = load_clips(SHAPE, samples=0, eval_samples=1)
+    assert data.source == "synthetic" and any("says little about this model" in n for n in data.notes)
+
+
+def test_synthetic_trained_model_keeps_the_synthetic_default():
+    """What a mobilekit.train checkpoint trained on the synthetic set records: its class names."""
+    from converters.quantize.calibration import trained_on_synthetic
+    from mobilekit.data import build_dataset
+
+    names = build_dataset("synthetic", None, "val", 2, 32, train=False, num_samples=1, num_classes=4).classes
+    assert trained_on_synthetic(names) and not trained_on_synthetic(names[:1] + ["jumping"] + names[2:])
+    data = load_clips(SHAPE, samples=2, eval_samples=2, model_classes=names, num_classes=4)
+    assert data.source == "synthetic" and len(data.calibration) == 2 and data.held_out.labels is not None
+    assert not any("says little" in n for n in data.notes)
+
+
+def test_cli_refuses_silent_synthetic_calibration_in_one_line(tmp_path):
+    from mobilekit.cli import cli
+
+    (tmp_path / "tiny_net.py").write_text(TINY_NET)
+    res = CliRunner().invoke(cli, ["quantize", "--module", f"{tmp_path / 'tiny_net.py'}:TinyVideoNet",
+                                   "--input-shape", "1,2,3,64,64", "-t", "xnnpack", "-s", "int8",
+                                   "--out", str(tmp_path / "q")])
+    assert res.exit_code == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("error: no --calibration given") and "--calibration synthetic" in line, line
+    assert not (tmp_path / "q").exists()

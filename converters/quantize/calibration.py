@@ -8,9 +8,17 @@ Two disjoint sets of real clips, never random noise:
 From a dataset folder (any layout of mobilekit.data: `folder` by default, `ssv2:PATH`,
 `kinetics:PATH`, `epic100:PATH`): calibration from the train split, held-out clips from the
 val split, both with the deterministic evaluation transform; when the folder has no separate
-splits, one seeded shuffle of its clips is cut in two. Without a folder: the synthetic
-temporal dataset (mobilekit.data.SyntheticVideoDataset), whose train and val splits never
-share a clip. Unreadable videos are skipped and counted.
+splits, one seeded shuffle of its clips is cut in two. `photos`: clips made from photographs
+that installed packages ship (mobilekit/data/photos.py), calibration and held-out clips from
+disjoint photos, held-out ones with ImageNet labels. `synthetic`: the synthetic temporal
+dataset (mobilekit.data.SyntheticVideoDataset), whose train and val splits never share a
+clip. Unreadable videos are skipped and counted.
+
+No source given: the synthetic set only for a model trained on it (its class names are the
+synthetic set's, as a mobilekit.train checkpoint records them). For any other model a static
+scheme refuses: ranges observed on moving shapes say nothing about a real model's domain
+(issue #20: a pretrained ImageNet network calibrated on them kept 59% top-1 agreement).
+Schemes without calibration still compare on synthetic held-out clips, with a note.
 
 Labels are kept only when they mean something for the model: its class names equal the
 dataset's (e.g. a checkpoint trained on the synthetic dataset), or, for a real dataset and
@@ -29,7 +37,10 @@ import torch
 from mobilekit.errors import MobilekitError
 
 SYNTHETIC = "synthetic"
+PHOTOS = "photos"
 FORMATS = ("folder", "ssv2", "kinetics", "epic100")
+SOURCES_HELP = ("a dataset folder (a folder per class), FORMAT:PATH with FORMAT one of ssv2, kinetics, epic100, "
+                "'photos' (photographs shipped by installed packages), or 'synthetic'")
 
 
 @dataclass
@@ -54,9 +65,12 @@ class CalibrationData:
 
 
 def parse_source(text: str | None) -> tuple[str, Path | None]:
-    """`None`/"synthetic" -> ("synthetic", None); "PATH" -> ("folder", PATH); "ssv2:PATH" -> ("ssv2", PATH)."""
+    """`None`/"synthetic" -> ("synthetic", None); "photos" -> ("photos", None); "PATH" -> ("folder", PATH);
+    "ssv2:PATH" -> ("ssv2", PATH)."""
     if text is None or text == SYNTHETIC:
         return SYNTHETIC, None
+    if text == PHOTOS:
+        return PHOTOS, None
     fmt, sep, rest = text.partition(":")
     if sep and fmt in FORMATS:
         fmt, path = fmt, Path(rest)
@@ -64,9 +78,18 @@ def parse_source(text: str | None) -> tuple[str, Path | None]:
         fmt, path = "folder", Path(text)
     if not path.is_dir():
         raise MobilekitError(f"calibration folder {path} does not exist",
-                             "give a dataset folder (a folder per class, or FORMAT:PATH with FORMAT one of "
-                             f"{', '.join(FORMATS[1:])}), or 'synthetic'")
+                             f"give {SOURCES_HELP}")
     return fmt, path
+
+
+def trained_on_synthetic(model_classes) -> bool:
+    """Whether the model's class names are the synthetic set's (what a mobilekit.train
+    checkpoint trained on it records)."""
+    from mobilekit.data.synthetic import CLASS_PAIRS
+
+    if not isinstance(model_classes, list) or not model_classes or len(model_classes) % 2:
+        return False
+    return list(model_classes) == [n for pair in CLASS_PAIRS[: len(model_classes) // 2] for n in pair]
 
 
 def _clip_geometry(input_shape: list[int]) -> tuple[int, int]:
@@ -126,6 +149,15 @@ def load_clips(input_shape: list[int], source: str | None = None, *, samples: in
     from mobilekit.data import build_dataset
 
     notes: list[str] = []
+    if source is None and not trained_on_synthetic(model_classes):
+        real_sources = SOURCES_HELP.removesuffix(", or 'synthetic'")
+        if samples:
+            raise MobilekitError("no --calibration given, and this model was not trained on the synthetic set: "
+                                 "ranges calibrated on moving shapes say nothing about its domain",
+                                 f"pass --calibration with real clips ({real_sources}), or --calibration "
+                                 "synthetic to calibrate on the synthetic set anyway")
+        notes.append("held-out clips from the synthetic set (no --calibration): agreement on moving shapes says "
+                     "little about this model's domain; pass real clips for a figure that does")
     if fmt == SYNTHETIC:
         n_cls = 2
         if isinstance(model_classes, list) and len(model_classes) % 2 == 0 and 2 <= len(model_classes) <= 8:
@@ -140,6 +172,22 @@ def load_clips(input_shape: list[int], source: str | None = None, *, samples: in
                                  "give --calibration a dataset folder") from e
         calib_idx, held_idx = range(len(calib)), range(len(held))
         source_name = SYNTHETIC
+    elif fmt == PHOTOS:
+        from mobilekit.data.photos import CLIPS_PER_PHOTO, available_photos
+
+        def per_photo(split: str, wanted: int) -> int:  # enough clips per photo for the count asked
+            return max(CLIPS_PER_PHOTO, -(-wanted // max(1, len(available_photos(split)))))
+
+        try:
+            calib = build_dataset(PHOTOS, None, "train", frames, size, train=False, seed=seed,
+                                  clips_per_photo=per_photo("train", samples))
+            held = build_dataset(PHOTOS, None, "val", frames, size, train=False, seed=seed,
+                                 clips_per_photo=per_photo("val", eval_samples))
+        except MobilekitError as e:
+            raise MobilekitError(f"photo clips: {e.problem}", e.fix) from e
+        # Disjoint photos; the first clips cover every photo (the dataset interleaves them).
+        calib_idx, held_idx = range(len(calib)), range(len(held))
+        source_name = PHOTOS
     else:
         calib = build_dataset(fmt, root, "train", frames, size, train=False, seed=seed)
         try:
@@ -169,6 +217,9 @@ def load_clips(input_shape: list[int], source: str | None = None, *, samples: in
     if len(c_clips) < samples or len(h_clips) < eval_samples:
         notes.append(f"{source_name} gave {len(c_clips)} calibration and {len(h_clips)} held-out clips "
                      f"(asked for {samples} and {eval_samples})")
+    if fmt == PHOTOS:
+        notes.append(f"photos: {len(c_clips)} calibration clips from {len(calib.photos)} photos, {len(h_clips)} "
+                     f"held-out clips from {len(held.photos)} other photos (ImageNet labels)")
     usable, why = _labels_usable(held.classes, model_classes, num_classes, by_count=fmt != SYNTHETIC)
     if why and (usable or fmt != SYNTHETIC):  # synthetic labels only matter to synthetic-trained models
         notes.append(why)

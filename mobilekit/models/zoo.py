@@ -15,3 +15,4 @@ from mobilekit.models import mvit  # noqa: F401
 from mobilekit.models import nonlocal_r50  # noqa: F401
 from mobilekit.models import i3d_bert  # noqa: F401
 from mobilekit.models import tea  # noqa: F401
+from mobilekit.models import imagenet_frames  # noqa: F401

@@ -1,5 +1,15 @@
-"""ONNX Runtime: `int8` (static QDQ, per-channel int8 weights, int8 activations calibrated on
+"""ONNX Runtime: `int8` (static QDQ, per-channel int8 weights, uint8 activations calibrated on
 clips with a CalibrationDataReader) and `int8-dynamic` (MatMul/Gemm only).
+
+Activations are uint8 (U8S8), not int8, because that is what ONNX Runtime's CPU provider
+runs as integer kernels on x86: with int8 activations (S8S8) onnxruntime 1.32 fused only 27
+of tsn_b0's 81 QDQ convolutions into QLinearConv and ran the other 54 as fp32 Conv between a
+DequantizeLinear and a QuantizeLinear (372 + 206 of them per run), 3.9x slower than fp32 at
+8x112, 1 thread (onnxruntime's profiler; issue #20). U8S8 fuses all 81; on ARM the same
+U8S8 model runs on the provider's integer kernels too. What stays slow there is elementwise:
+SiLU and squeeze-excite gates become QLinearSigmoid + QLinearMul, which cost about what
+fp32's fused x*sigmoid(x) does (keeping them in float adds a DequantizeLinear/QuantizeLinear
+pair per gate and was no faster).
 
 Works on the fp32 .onnx the converter wrote (the baseline). Dynamic quantization is limited to
 MatMul/Gemm because on convolutions it produces ConvInteger, which ONNX Runtime runs slower
@@ -59,6 +69,8 @@ def quantize(job: QuantJob) -> QuantResult:
         else:
             quantize_static(source, job.path, _clip_reader(job.input_name, job.calibration),
                             quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax)
+            notes.append("static QDQ with uint8 activations and per-channel int8 weights (U8S8: what ONNX "
+                         "Runtime's CPU provider fuses into integer convolutions)")
     return QuantResult(notes=notes)

@@ -19,7 +19,9 @@ DATASETS = ("ssv2", "epic100", "kinetics", "folder", "synthetic")
 def build_dataset(name: str, root: str | Path | None, split: str, num_frames: int, image_size: int,
                   train: bool, seed: int = 0, device_transform: bool = False, **kw):
     """A dataset by name. `split` is "train" or "val". For "synthetic", `root` is ignored and
-    `num_samples` (default 2048 train / 512 val) and `num_classes` (default 2) may be given."""
+    `num_samples` (default 2048 train / 512 val) and `num_classes` (default 2) may be given.
+    "photos" (mobilekit/data/photos.py) ignores `root` too: its "train" split is the
+    calibration photos, "val" the held-out ones."""
     if name == "synthetic":
         from mobilekit.data.synthetic import SyntheticVideoDataset
 
@@ -27,6 +29,10 @@ def build_dataset(name: str, root: str | Path | None, split: str, num_frames: in
         # Different splits never share clips: the split picks a disjoint seed stream.
         split_seed = seed * 2 + (0 if split == "train" else 1)
         return SyntheticVideoDataset(num_samples, num_frames, image_size, seed=split_seed, **kw)
+    if name == "photos":  # photographs that installed packages ship (calibration / check sets, not training)
+        from mobilekit.data.photos import photos_dataset
+
+        return photos_dataset(split, num_frames, image_size, seed=seed, **kw)
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}", f"choose one of {', '.join(DATASETS)}")
     if root is None:
