@@ -93,16 +93,55 @@ def _heads_only(out) -> torch.Tensor:
     return out
 
 
-def step_module(model: nn.Module) -> nn.Module:
-    """state mode: `(video, *state) -> (logits, *state_out)` with every input a named parameter."""
+def rank4_shape(shape) -> list[int]:
+    """The shape a state tensor is stored in at the program boundary with `state_rank4`: the
+    dims between the batch and the last two merged, (N, C, T, H, W) -> (N, C*T, H, W); a
+    tensor of rank <= 4 as it is. A contiguous reshape, so no data moves."""
+    shape = list(shape)
+    if len(shape) <= 4:
+        return shape
+    return [shape[0], int(np.prod(shape[1:-2])), *shape[-2:]]
+
+
+def step_module(model: nn.Module, state_rank4: bool = False) -> nn.Module:
+    """state mode: `(video, *state) -> (logits, *state_out)` with every input a named parameter.
+    With `state_rank4`, every state input and output has rank <= 4 (rank4_shape): the wrapper
+    reshapes at the program boundary, the model itself is untouched."""
     m = copy.deepcopy(_core(model)).eval()
     names = [INPUT_NAME, *m.state_names]
+    shapes = [tuple(x.shape) for x in m.init_state(1)]
 
     def call(self, video, *state):
+        if self.state_rank4:  # back to the model's own shapes (batch from the frame), and out again
+            n = video.shape[0]
+            state = [x.reshape(n, *s[1:]) if len(s) > 4 else x for x, s in zip(state, shapes)]
         logits, *new = self.model.step(video, *state)
+        if self.state_rank4:
+            new = [x.reshape(rank4_shape(x.shape)) for x in new]
         return (_heads_only(logits), *new)
 
-    return _named(call, names, "StreamStep")(m).eval()
+    step = _named(call, names, "StreamStep")(m).eval()
+    step.state_rank4 = state_rank4
+    return step
+
+
+class NativeStateStep(nn.Module):
+    """Core ML native state (`ct.StateType`, iOS 18): `video -> logits`, the state kept in
+    registered buffers updated in place (coremltools' stateful-model form: torch.export lifts
+    each mutated buffer, coremltools makes it a state of the model). Buffers start at zeros."""
+
+    def __init__(self, model: nn.Module, batch: int = 1):
+        super().__init__()
+        self.model = copy.deepcopy(_core(model)).eval()
+        self.state_names = list(self.model.state_names)
+        for name, zero in zip(self.state_names, self.model.init_state(batch)):
+            self.register_buffer(name, zero.clone())
+
+    def forward(self, video: torch.Tensor):
+        logits, *new = self.model.step(video, *(getattr(self, n) for n in self.state_names))
+        for name, x in zip(self.state_names, new):
+            getattr(self, name).copy_(x)
+        return (_heads_only(logits),)
 
 
 class FrameEncoder(nn.Module):
@@ -302,17 +341,23 @@ def _tensor_specs(names: list[str], tensors) -> list[dict]:
     return [{"name": n, "shape": list(t.shape), "dtype": "float32"} for n, t in zip(names, tensors)]
 
 
-def _programs(prep: Prepared, mode: str) -> list[tuple[str, nn.Module, tuple, list[str], list[str]]]:
+def _programs(prep: Prepared, mode: str, state_rank4: bool = False,
+              coreml_state: bool = False) -> list[tuple[str, nn.Module, tuple, list[str], list[str]]]:
     """(role, module, example inputs, input names, output names) per program."""
     src = prep.src
     frame = src.example_input[:, :1].contiguous()
     if mode == STATE:
-        step = step_module(prep.model)
-        core = step.model
-        state = tuple(core.init_state(frame.shape[0]))
+        core = _core(prep.model)
         if list(frame.shape[-2:]) != [core.image_size, core.image_size]:
             raise MobilekitError(f"the stream model was built for {core.image_size}px frames, the input is "
                                  f"{list(frame.shape[-2:])}", "give --size to match the model")
+        if coreml_state:  # the state lives in the model: the frame is the only input
+            return [("step", NativeStateStep(prep.model, frame.shape[0]), (frame,), [INPUT_NAME],
+                     [prep.output_names[0]])]
+        step = step_module(prep.model, state_rank4)
+        state = tuple(core.init_state(frame.shape[0]))
+        if state_rank4:
+            state = tuple(x.reshape(rank4_shape(x.shape)) for x in state)
         names = [INPUT_NAME, *core.state_names]
         return [("step", step, (frame, *state), names,
                  [prep.output_names[0], *(n + STATE_OUT_SUFFIX for n in core.state_names)])]
@@ -323,30 +368,115 @@ def _programs(prep: Prepared, mode: str) -> list[tuple[str, nn.Module, tuple, li
             ("head", head, (tokens,), [TOKENS], list(prep.output_names))]
 
 
+def step_refused(tgt, mode: str | None) -> MobilekitError | None:
+    """Why `tgt` takes no state step, or None."""
+    if mode == STATE and tgt.delegate == "vulkan":
+        # Measured with executorch 1.5.1: vulkan.py's lower() exports job.example_input only, so
+        # the step's state inputs never reach it; passed them, MoViNet's hardswish does not lower.
+        return MobilekitError("the vulkan lowering exports the frame only, not the step's state inputs, and with "
+                              "them MoViNet's hardswish (stem.act) does not lower to Vulkan",
+                              "stream MoViNet on xnnpack or tflite; frame-cache models (vlf, tsn, vtn, ...) "
+                              "do convert for vulkan")
+    return None
+
+
+def check_stream_options(tgt, mode: str | None = None, *, state_rank4: bool = False,
+                         coreml_state: bool = False) -> None:
+    """Refuse, before any work, a state option where it does not apply (the target's family,
+    then, once the model is known, its stream mode)."""
+    if state_rank4 and coreml_state:
+        raise MobilekitError("--state-rank4 shapes explicit state inputs; with --coreml-state the state is "
+                             "inside the model", "give one of them")
+    if coreml_state and tgt.runtime != "coreml":
+        raise MobilekitError(f"--coreml-state is Core ML's native state (ct.StateType); {tgt.name} is not a "
+                             "Core ML target", "drop --coreml-state, or convert for ane, coreml-gpu or coreml-cpu")
+    if (refused := step_refused(tgt, mode)) is not None:
+        raise refused
+    if mode is not None and mode != STATE and (state_rank4 or coreml_state):
+        flag = "--state-rank4" if state_rank4 else "--coreml-state"
+        raise MobilekitError(f"{flag} applies to a model with causal state (movinet_*_stream); this one streams "
+                             "with a frame cache (encoder + head), which carries no state", f"drop {flag}")
+
+
+def lower_native_state(prep: Prepared, job) -> dict:
+    """Core ML with native state: the NativeStateStep's mutated buffers become Core ML states
+    (ct.StateType; iOS 18, fp16: Core ML keeps states in fp16 only). Returns the lowering's
+    extras with `native_state` (name, shape, dtype per state) and a note for the manifest."""
+    import shutil
+
+    import coremltools as ct
+
+    from converters.backends.coreml.lower import compute_unit
+
+    model = job.model
+    names = [n for n, _ in model.named_buffers() if n in set(getattr(model, "state_names", []))]
+    if not names:  # a graph pass rebuilt the module: its buffers are no longer the step's state
+        raise MobilekitError(f"the {job.target.name} rewrites rebuilt the step, so its state buffers are gone",
+                             "use --coreml-state with coreml-gpu or coreml-cpu, or drop it for ane")
+    buffers = dict(model.named_buffers())
+    states = [ct.StateType(wrapped_type=ct.TensorType(shape=tuple(buffers[n].shape), dtype=np.float16), name=n)
+              for n in names]
+    precision = ct.precision.FLOAT16 if job.target.precision == "fp16" else ct.precision.FLOAT32
+    try:
+        with quiet(), torch.no_grad():
+            exported = torch.export.export(model, job.example_inputs).run_decompositions({})
+            mlmodel = ct.convert(
+                exported, inputs=[ct.TensorType(name=job.input_name, shape=tuple(job.example_input.shape),
+                                                dtype=np.float32)],
+                outputs=[ct.TensorType(name=n, dtype=np.float32) for n in job.output_names], states=states,
+                convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18, compute_precision=precision,
+                compute_units=compute_unit(ct, job.target.compute_units))
+    except MobilekitError:
+        raise
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        raise MobilekitError(f"coremltools {ct.__version__} does not convert the step with native state: "
+                             f"{type(e).__name__}: {first}",
+                             "convert without --coreml-state (explicit state inputs and outputs)") from e
+    mlmodel.short_description = f"mobilekit {job.target.name} stream step (native state)"
+    if job.path.exists():
+        shutil.rmtree(job.path)
+    mlmodel.save(str(job.path))
+    spec = [{"name": n, "shape": list(buffers[n].shape), "dtype": "float16", "init": "zeros"} for n in names]
+    note = (f"Core ML native state: {len(names)} state tensors live inside the model (ct.StateType, fp16, "
+            "iOS 18 / macOS 15; MoViNet's running sums in fp16 lose precision over long streams); make one with "
+            "model.makeState() per stream and pass it to every prediction. "
+            "Not run on this host (Core ML runs on Apple platforms only); the saved spec declares the states")
+    return {"notes": [], "minimum_deployment_target": "iOS18", "native_state": spec, "native_state_note": note}
+
+
 def convert_stream(model_or_name=None, target: str = DEFAULT_TARGET, out_dir: str | Path | None = None, *,
                    num_classes=None, num_frames: int | None = None, image_size: int | None = None,
                    checkpoint: str | None = None, validate: bool = True, stream_frames: int | None = None,
-                   latency_runs: int = 20, threads: int | None = None,
-                   on_stage: Callable[[str], None] | None = None):
+                   latency_runs: int = 20, threads: int | None = None, state_rank4: bool = False,
+                   coreml_state: bool = False, on_stage: Callable[[str], None] | None = None):
     """Convert a model's streaming form to one target (module docstring); returns
     converters.api.Artifact. `num_frames` is the window of a frame-cache model (its clip
     length); `stream_frames` how many frames the stream validation feeds (default: the window
-    + 2, so it slides; state models: 4). A model with no streaming form is refused before any work."""
+    + 2, so it slides; state models: 4). A model with no streaming form is refused before any work.
+
+    State models only: `state_rank4` stores every state tensor with rank <= 4 at the program
+    boundary (rank4_shape; for delegates that take no 5-D tensors, e.g. LiteRT GPU); the
+    manifest's state shapes are the stored ones. `coreml_state` (Core ML targets) keeps the
+    state inside the model as Core ML states (ct.StateType, iOS 18) instead of explicit inputs
+    and outputs. Either option where it does not apply is refused before any work."""
     from converters.api import Artifact, ValidationFailed, _default_input_spec
 
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
     check_options(latency_runs=latency_runs, threads=threads)
+    check_stream_options(tgt, state_rank4=state_rank4, coreml_state=coreml_state)
     src = resolve(model_or_name, checkpoint=checkpoint, num_classes=num_classes, num_frames=num_frames,
                   image_size=image_size)
     mode = stream_mode(src.module)
+    check_stream_options(tgt, mode, state_rank4=state_rank4, coreml_state=coreml_state)
     window = src.input_shape[1] if mode == FRAME_CACHE else None
     count = stream_frames if stream_frames is not None else ((window + 2) if window else 4)
     if count < (window or 1):
         raise MobilekitError(f"{count} stream frames do not fill the window of {window}",
                              f"feed at least {window} frames")
     prep = prepare(src, tgt, out_dir, f"{src.name}-{tgt.name}-stream", stage)
-    programs = _programs(prep, mode)
+    programs = _programs(prep, mode, state_rank4, coreml_state)
     ext = tgt.extension
     files = [prep.file_name] + [f"model.{role}.{ext}" for role, *_ in programs[1:]]
 
@@ -360,7 +490,7 @@ def convert_stream(model_or_name=None, target: str = DEFAULT_TARGET, out_dir: st
                                 extra_input_names=in_names[1:], target=tgt, path=staging / name,
                                 input_name=in_names[0], output_names=out_names)
             job.model, rewrites = rewrite_for_target(job.model, inputs[0] if len(inputs) == 1 else tuple(inputs), tgt)
-            done = lower_or_explain(prep, job)
+            done = lower_native_state(prep, job) if coreml_state else lower_or_explain(prep, job)
             extras["rewrites"][role] = rewrites
             if done.get("delegation"):
                 extras["delegation"][role] = done["delegation"]
@@ -374,6 +504,15 @@ def convert_stream(model_or_name=None, target: str = DEFAULT_TARGET, out_dir: st
         extras["cpu_seconds"] = round(time.process_time() - cpu0, 2)
         state = ([{"name": n, "shape": list(x.shape), "dtype": "float32", "init": "zeros"}
                   for n, x in zip(programs[0][3][1:], programs[0][2][1:])] if mode == STATE else [])
+        if state_rank4:
+            model_shapes = {n: list(x.shape) for n, x in zip(_core(prep.model).state_names,
+                                                             _core(prep.model).init_state(src.input_shape[0]))}
+            extras["state_layout"] = {"rank4": True, "model_shapes": model_shapes}
+            extras["notes"].append("state kept at rank <= 4: each (N, C, T, H, W) state is stored as "
+                                   "(N, C*T, H, W) (a reshape, same order); feed back what the step returns")
+        if coreml_state:
+            extras["native_state"] = done["native_state"]
+            extras["notes"].append(done["native_state_note"])
 
         if validate:
             stage("validating")
@@ -409,6 +548,92 @@ def convert_stream(model_or_name=None, target: str = DEFAULT_TARGET, out_dir: st
     if validation["status"] == "failed":
         raise ValidationFailed(artifact, prep.folder)
     return artifact
+
+
+# ------------------------------------------------------------------------------------ check
+# What the backends' checks say when their harness, not the target, fails on a program of
+# several inputs: they run the model with one example input (converters/compat/conversion.py
+# run_converter, the executorch check's host run, the Core ML check's export).
+_ONE_INPUT_SIGNS = ("missing a required argument", "flat list of tensors")
+
+
+def _one_input_harness(report, n_inputs: int):
+    """A step's report with what the one-input harness got wrong taken out: a host-run note
+    (the partitioner's delegation stays, its verdict from the findings alone), or a verdict
+    that is the harness's failure (not checked, said so) instead of a false "cannot convert"."""
+    from converters.compat import NOT_CHECKED
+    from converters.compat.report import verdict_for
+
+    said = [f"{f.op} {f.why}" for f in report.findings] + list(report.notes)
+    if not any(sign in text for text in said for sign in _ONE_INPUT_SIGNS):
+        return report
+    why = (f"this target's check runs a model with one input and the step takes {n_inputs} (the frame, then "
+           "the state)")
+    if report.accelerated_share is not None:  # the partitioner ran; only the host run failed
+        report.notes = [n for n in report.notes if not any(sign in n for sign in _ONE_INPUT_SIGNS)]
+        report.notes.append(f"not run on the host here: {why}")
+        report.verdict = verdict_for([f for f in report.findings
+                                      if not any(sign in f.why for sign in _ONE_INPUT_SIGNS)])
+        return report
+    report.verdict, report.findings = NOT_CHECKED, []
+    report.notes = [f"not checked: {why}; `mobilekit convert --streaming` converts and validates it"]
+    return report
+
+
+def check_stream(model_or_name=None, targets=(DEFAULT_TARGET,), *, num_classes=None, num_frames: int | None = None,
+                 image_size: int | None = None, checkpoint: str | None = None, state_rank4: bool = False,
+                 on_target: Callable[[str], None] | None = None):
+    """`mobilekit check --streaming`: the backend's compatibility check of each streaming
+    program (the step, or the encoder and the head) as convert --streaming builds it, with the
+    target's rewrites; one converters.compat.TargetReport per (target, program), its `target`
+    "<target> <role>" and its first note naming the program's inputs. Returns CheckResult."""
+    from types import SimpleNamespace
+
+    from converters.backends import backend_of
+    from converters.compat import NOT_CHECKED, CheckResult, TargetReport, resolve_targets
+    from converters.source import prepare_for_export
+
+    names = resolve_targets(targets)
+    src = resolve(model_or_name, checkpoint=checkpoint, num_classes=num_classes, num_frames=num_frames,
+                  image_size=image_size)
+    mode = stream_mode(src.module)
+    tgts = [get_target(n) for n in names]
+    for tgt in tgts:
+        check_stream_options(tgt, None if step_refused(tgt, mode) else mode, state_rank4=state_rank4)
+    model, out_names, _ = prepare_for_export(src)
+    base = SimpleNamespace(src=src, model=model, output_names=out_names)
+    programs = _programs(base, mode, state_rank4)
+    result = CheckResult(model=src.name, input_shape=list(programs[0][2][0].shape))
+    for tgt in tgts:
+        if on_target:
+            on_target(tgt.name)
+        if (refused := step_refused(tgt, mode)) is not None:
+            result.reports.append(TargetReport(target=f"{tgt.name} step", verdict=NOT_CHECKED,
+                                               notes=[str(refused)]))
+            continue
+        for role, module, inputs, in_names, _ in programs:
+            t0 = time.perf_counter()
+            example = inputs[0] if len(inputs) == 1 else tuple(inputs)
+            try:
+                with quiet():
+                    prog, rewrites = rewrite_for_target(copy.deepcopy(module), example, tgt)
+                report = backend_of(tgt).check(tgt, prog, example, profile=False, cache={})
+                report.rewrites = rewrites + list(report.rewrites)
+            except MobilekitError:
+                raise
+            except Exception as e:  # one program's failed check must not hide the others
+                first = str(e).splitlines()[0] if str(e) else ""
+                report = TargetReport(target=tgt.name, verdict=NOT_CHECKED,
+                                      notes=[f"the check itself failed: {type(e).__name__}: {first[:300]}"])
+            if len(inputs) > 1:
+                report = _one_input_harness(report, len(inputs))
+            report.target = f"{tgt.name} {role}"
+            shapes = ", ".join(f"{n} {list(x.shape)}" for n, x in zip(in_names[:3], inputs[:3]))
+            more = f" and {len(inputs) - 3} more state tensors" if len(inputs) > 3 else ""
+            report.notes.insert(0, f"streaming {role} program ({mode}): inputs {shapes}{more}")
+            report.seconds = round(time.perf_counter() - t0, 1)
+            result.reports.append(report)
+    return result
 
 
 # ------------------------------------------------------------------------------- a real video

@@ -88,7 +88,13 @@ def _modules(paths: list[str], limit: int = 3) -> str:
 @click.option("--markdown", is_flag=True, help="With --model all: the support matrix as markdown.")
 @click.option("--out", type=click.Path(), callback=writable_file,
               help="With --model all: also write the matrix (markdown) here.")
-def check_cmd(source: ModelSource, targets, fix, as_written, profile, strict, as_json, markdown, out):
+@click.option("--streaming", is_flag=True,
+              help="Check the streaming program(s) `convert --streaming` builds: the step with explicit state "
+                   "(movinet_*_stream), or the per-frame encoder and the temporal head (vlf, tsn, vtn, ...).")
+@click.option("--state-rank4", is_flag=True, help="With --streaming: the step with its state at rank <= 4 "
+                                                  "(as convert --streaming --state-rank4 writes it).")
+def check_cmd(source: ModelSource, targets, fix, as_written, profile, strict, as_json, markdown, out,
+              streaming=False, state_rank4=False):
     """Which ops of a model each target runs accelerated, which fall back, which cannot convert.
 
     \b
@@ -115,6 +121,10 @@ def check_cmd(source: ModelSource, targets, fix, as_written, profile, strict, as
                              f"add --target {profiled[0]}")
     if out and source.model != "all":
         raise MobilekitError("--out writes the support matrix", "use it with --model all, or --json for one model")
+    if state_rank4 and not streaming:
+        raise MobilekitError("--state-rank4 shapes a streaming step's state", "add --streaming, or drop --state-rank4")
+    if streaming:
+        return _check_streaming(source, names, fix, as_written, profile, strict, as_json, state_rank4)
     if source.model == "all":
         if source.checkpoint_weights is not None:
             raise MobilekitError("--checkpoint-weights fits one model, not the whole zoo",
@@ -142,6 +152,28 @@ def check_cmd(source: ModelSource, targets, fix, as_written, profile, strict, as
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         _echo_report(result, profile_rows=20)
+    if strict and not result.clean:
+        bad = [r.target for r in result.reports if r.verdict != "accelerated"]
+        click.secho(f"strict: not fully accelerated on {', '.join(bad)}", fg="red", err=True)
+        raise SystemExit(1)
+
+
+def _check_streaming(source: ModelSource, names, fix, as_written, profile, strict, as_json, state_rank4):
+    """`check --streaming`: one report per (target, streaming program), printed like any model's."""
+    from converters.streaming import check_stream
+
+    for flag, given in (("--model all", source.model == "all"), ("--fix", fix), ("--as-written", as_written),
+                        ("--profile", profile)):
+        if given:
+            raise MobilekitError(f"{flag} does not combine with --streaming yet",
+                                 f"drop {flag}, or check the clip model without --streaming")
+    src = source.resolve()  # bad input fails here, before any work
+    click.echo(f"checking the streaming program(s) of {src.name} on {', '.join(names)} ...", err=True)
+    result = check_stream(src, names, state_rank4=state_rank4)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _echo_report(result, profile_rows=0)
     if strict and not result.clean:
         bad = [r.target for r in result.reports if r.verdict != "accelerated"]
         click.secho(f"strict: not fully accelerated on {', '.join(bad)}", fg="red", err=True)

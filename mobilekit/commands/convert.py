@@ -76,8 +76,16 @@ def _echo_artifact(art) -> None:
               help="Export the live-video form: the step with explicit state (movinet_*_stream), or the "
                    "per-frame encoder + temporal head over a window of --frames (vlf, tsn, vtn, ...), "
                    "validated as a stream against the clip model (see `mobilekit stream`).")
+@click.option("--state-rank4", is_flag=True,
+              help="With --streaming, state models: keep every state tensor at rank <= 4 at the program "
+                   "boundary, (N, C, T, H, W) stored as (N, C*T, H, W), for delegates that take no 5-D "
+                   "tensors (LiteRT GPU, some NPUs).")
+@click.option("--coreml-state", is_flag=True,
+              help="With --streaming, state models, Core ML targets: keep the state inside the model as "
+                   "Core ML states (ct.StateType, iOS 18, fp16) instead of explicit inputs and outputs.")
 def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency_runs, threads, as_json,
-                quantize_scheme=None, check_set_kwargs=None, streaming=False):
+                quantize_scheme=None, check_set_kwargs=None, streaming=False, state_rank4=False,
+                coreml_state=False):
     """Convert a model to device formats, validate it on the host, write manifest.json.
 
     \b
@@ -104,10 +112,14 @@ def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency
     names = list(dict.fromkeys(names))
     opts = dict(validate=not no_validate, samples=samples, latency_runs=latency_runs, threads=threads,
                 **(check_set_kwargs or {}))
+    if not streaming and (state_rank4 or coreml_state):
+        flag = "--state-rank4" if state_rank4 else "--coreml-state"
+        raise MobilekitError(f"{flag} shapes a streaming step's state", f"add --streaming, or drop {flag}")
     if streaming:  # converters/streaming.py: one or two programs, validated as a stream
         from mobilekit.commands.stream import convert_streaming
 
-        return convert_streaming(source, names, out, quantize_scheme, not no_validate, latency_runs, threads, as_json)
+        return convert_streaming(source, names, out, quantize_scheme, not no_validate, latency_runs, threads, as_json,
+                                 state_rank4=state_rank4, coreml_state=coreml_state)
     if quantize_scheme:  # the quantization pass instead of a plain conversion
         from mobilekit.commands.quantized import quantize_targets
 

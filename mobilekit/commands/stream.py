@@ -12,21 +12,31 @@ from mobilekit.errors import MobilekitError
 
 
 def convert_streaming(source, names: list[str], out, quantize_scheme, validate: bool, latency_runs: int,
-                      threads: int | None, as_json: bool) -> None:
+                      threads: int | None, as_json: bool, *, state_rank4: bool = False,
+                      coreml_state: bool = False) -> None:
     """`mobilekit convert --streaming`: each target's streaming artifact (converters/streaming.py)."""
     from pathlib import Path
 
-    from converters.streaming import convert_stream
+    from converters.backends import get_target
+    from converters.streaming import check_stream_options, convert_stream, step_refused, stream_mode
 
     if quantize_scheme:
         raise MobilekitError("--streaming does not combine with --quantize yet", "drop one of them")
+    for name in names:  # an option that does not apply to a target: refused before any target converts
+        check_stream_options(get_target(name), state_rank4=state_rank4, coreml_state=coreml_state)
     src = source.resolve()  # bad input fails here, before any work
+    mode = stream_mode(src.module)
+    for name in names:  # (a target that takes no step fails on its own below, the others still convert)
+        tgt = get_target(name)
+        check_stream_options(tgt, None if step_refused(tgt, mode) else mode, state_rank4=state_rank4,
+                             coreml_state=coreml_state)
     failed = []
     for name in names:
         folder = out if len(names) == 1 else (Path(out) / f"{src.name}-{name}-stream" if out else None)
         click.echo(f"converting {src.name} to a {name} stream ...", err=True)
         try:
             art = convert_stream(src, name, folder, validate=validate, latency_runs=latency_runs, threads=threads,
+                                 state_rank4=state_rank4, coreml_state=coreml_state,
                                  on_stage=lambda st: click.echo(f"  {st} ...", err=True))
         except MobilekitError as e:
             if len(names) == 1:
