@@ -67,7 +67,8 @@ def _module_path(node) -> tuple[str, str]:
 
 def _export_graph(model: torch.nn.Module, example_input: torch.Tensor):
     with torch.no_grad():
-        return torch.export.export(model, (example_input,)).graph
+        args = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+        return torch.export.export(model, args).graph
 
 
 def locate_op(graph, op_names: list[str]):

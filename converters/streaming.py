@@ -371,10 +371,8 @@ def _programs(prep: Prepared, mode: str, state_rank4: bool = False,
 def step_refused(tgt, mode: str | None) -> MobilekitError | None:
     """Why `tgt` takes no state step, or None."""
     if mode == STATE and tgt.delegate == "vulkan":
-        # Measured with executorch 1.5.1: vulkan.py's lower() exports job.example_input only, so
-        # the step's state inputs never reach it; passed them, MoViNet's hardswish does not lower.
-        return MobilekitError("the vulkan lowering exports the frame only, not the step's state inputs, and with "
-                              "them MoViNet's hardswish (stem.act) does not lower to Vulkan",
+        # Measured with executorch 1.5.1: MoViNet's hardswish does not lower to Vulkan.
+        return MobilekitError("MoViNet's hardswish (stem.act) does not lower to ExecuTorch's Vulkan delegate",
                               "stream MoViNet on xnnpack or tflite; frame-cache models (vlf, tsn, vtn, ...) "
                               "do convert for vulkan")
     return None
@@ -551,35 +549,6 @@ def convert_stream(model_or_name=None, target: str = DEFAULT_TARGET, out_dir: st
 
 
 # ------------------------------------------------------------------------------------ check
-# What the backends' checks say when their harness, not the target, fails on a program of
-# several inputs: they run the model with one example input (converters/compat/conversion.py
-# run_converter, the executorch check's host run, the Core ML check's export).
-_ONE_INPUT_SIGNS = ("missing a required argument", "flat list of tensors")
-
-
-def _one_input_harness(report, n_inputs: int):
-    """A step's report with what the one-input harness got wrong taken out: a host-run note
-    (the partitioner's delegation stays, its verdict from the findings alone), or a verdict
-    that is the harness's failure (not checked, said so) instead of a false "cannot convert"."""
-    from converters.compat import NOT_CHECKED
-    from converters.compat.report import verdict_for
-
-    said = [f"{f.op} {f.why}" for f in report.findings] + list(report.notes)
-    if not any(sign in text for text in said for sign in _ONE_INPUT_SIGNS):
-        return report
-    why = (f"this target's check runs a model with one input and the step takes {n_inputs} (the frame, then "
-           "the state)")
-    if report.accelerated_share is not None:  # the partitioner ran; only the host run failed
-        report.notes = [n for n in report.notes if not any(sign in n for sign in _ONE_INPUT_SIGNS)]
-        report.notes.append(f"not run on the host here: {why}")
-        report.verdict = verdict_for([f for f in report.findings
-                                      if not any(sign in f.why for sign in _ONE_INPUT_SIGNS)])
-        return report
-    report.verdict, report.findings = NOT_CHECKED, []
-    report.notes = [f"not checked: {why}; `mobilekit convert --streaming` converts and validates it"]
-    return report
-
-
 def check_stream(model_or_name=None, targets=(DEFAULT_TARGET,), *, num_classes=None, num_frames: int | None = None,
                  image_size: int | None = None, checkpoint: str | None = None, state_rank4: bool = False,
                  on_target: Callable[[str], None] | None = None):
@@ -625,8 +594,6 @@ def check_stream(model_or_name=None, targets=(DEFAULT_TARGET,), *, num_classes=N
                 first = str(e).splitlines()[0] if str(e) else ""
                 report = TargetReport(target=tgt.name, verdict=NOT_CHECKED,
                                       notes=[f"the check itself failed: {type(e).__name__}: {first[:300]}"])
-            if len(inputs) > 1:
-                report = _one_input_harness(report, len(inputs))
             report.target = f"{tgt.name} {role}"
             shapes = ", ".join(f"{n} {list(x.shape)}" for n, x in zip(in_names[:3], inputs[:3]))
             more = f" and {len(inputs) - 3} more state tensors" if len(inputs) > 3 else ""

@@ -220,7 +220,7 @@ def test_et_coreml_step_converts_and_vulkan_refuses_the_step_in_one_line(tmp_pat
     s = art.manifest["streaming"]
     assert s["validation"]["status"] == "skipped" and "macOS" in s["validation"]["reason"]
     assert len(s["programs"][0]["inputs"]) == 1 + len(s["state"]) and art.file.stat().st_size > 0
-    with pytest.raises(MobilekitError, match="vulkan lowering exports the frame only") as e:
+    with pytest.raises(MobilekitError, match="hardswish") as e:
         convert_stream(_movinet(), "vulkan", tmp_path / "vk", latency_runs=0)
     assert len(str(e.value).splitlines()) == 1 and not (tmp_path / "vk").exists()
 
@@ -266,6 +266,18 @@ def test_check_streaming_reports_the_step_delegation():
     assert rep.verdict in ("accelerated", "fallbacks"), rep.notes
     assert rep.notes[0].startswith("streaming step program (state): inputs video [1, 1, 3, 32, 32], frame_count [1]")
     assert any(n.endswith("ops delegated") and "1 delegated subgraph" in n for n in rep.notes)
+
+
+def test_check_streaming_runs_the_step_on_every_host_target():
+    """Each backend's check converts the step with all its inputs (the frame, then the state)
+    and runs it where this host can: a real verdict, never 'not checked'."""
+    from converters.streaming import check_stream
+
+    result = check_stream(_movinet(), ["tflite", "onnx", "ptl", "coreml-cpu"])
+    by = {r.target: r for r in result.reports}
+    assert list(by) == ["tflite step", "onnx step", "ptl step", "coreml-cpu step"]
+    for name, rep in by.items():
+        assert rep.verdict == "accelerated" and rep.accelerated_share == 1.0, (name, rep.verdict, rep.notes)
 
 
 def test_movinet_a2_stream_converts_and_validates_as_a_stream(tmp_path):

@@ -12,16 +12,34 @@ import torch
 from converters.compat.report import CANNOT_CONVERT, Finding, TargetReport
 
 
+def as_args(example_input) -> tuple:
+    """A check's example input as call arguments: a tensor, or a tuple of them for a program
+    of several inputs (a streaming step: the frame, then its state)."""
+    return tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+
+
+def input_names(model, n: int) -> list[str]:
+    """The names of a program's n inputs as its forward names them (LiteRT feeds them by
+    keyword); input_<i> where the signature does not say."""
+    import inspect
+
+    params = [p.name for p in inspect.signature(model.forward).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return params[:n] if len(params) >= n else [f"input_{i}" for i in range(n)]
+
+
 def run_converter(model, example_input, target: str, path: Path) -> dict:
     from converters.backends import backend_of, get_target
     from converters.job import ConversionJob, quiet
     from converters.source import INPUT_NAME
 
     tgt = get_target(target)
+    args = as_args(example_input)
     with torch.no_grad():
-        n_out = len(model(example_input))
-    job = ConversionJob(model=copy.deepcopy(model), example_input=example_input, target=tgt, path=path,
-                        input_name=INPUT_NAME, output_names=[f"output_{i}" for i in range(n_out)])
+        n_out = len(model(*args))
+    job = ConversionJob(model=copy.deepcopy(model), example_input=args[0], target=tgt, path=path,
+                        input_name=INPUT_NAME, output_names=[f"output_{i}" for i in range(n_out)],
+                        extra_inputs=args[1:], extra_input_names=input_names(model, len(args))[1:])
     with quiet():
         return backend_of(tgt).lower(job) or {}
 

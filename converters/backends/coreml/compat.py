@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from converters.compat.conversion import as_args
 from converters.compat.report import ACCELERATED, CANNOT_CONVERT, FALLBACKS, Finding, TargetReport, where
 from converters.graph_rewrites import fix_for
 
@@ -100,10 +101,12 @@ def convert_for_check(model, example_input, target: str, path: Path):
     from converters.job import ConversionJob, quiet
     from converters.source import INPUT_NAME
 
+    args = as_args(example_input)
     with torch.no_grad():
-        n_out = len(model(example_input))
-    job = ConversionJob(model=model, example_input=example_input, target=get_target(target), path=path,
-                        input_name=INPUT_NAME, output_names=[f"output_{i}" for i in range(n_out)])
+        n_out = len(model(*args))
+    job = ConversionJob(model=model, example_input=args[0], target=get_target(target), path=path,
+                        input_name=INPUT_NAME, output_names=[f"output_{i}" for i in range(n_out)],
+                        extra_inputs=args[1:], extra_input_names=[f"input_{i}" for i in range(1, len(args))])
     with quiet():
         lower(job)
 
@@ -119,7 +122,7 @@ def check(model, example_input, targets: list[str], cache: dict | None = None) -
     cache = cache if cache is not None else {}
     reports = []
     with torch.no_grad():
-        exported = torch.export.export(model, (example_input,)).run_decompositions({})
+        exported = torch.export.export(model, as_args(example_input)).run_decompositions({})
     nodes = _node_index(exported)
     with tempfile.TemporaryDirectory() as tmp:
         for target in targets:

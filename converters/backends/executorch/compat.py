@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from converters.compat.conversion import as_args
 from converters.compat.report import (CANNOT_CONVERT, FindingGroups, TargetReport, is_compute, node_flops, op_name,
                                       verdict_for, where)
 from converters.compat.rewrites import suggest_rewrite
@@ -152,7 +153,7 @@ def run_once(buffer: bytes, example_input: torch.Tensor) -> tuple[str | None, st
 
     with quiet() as log:
         try:
-            Runtime.get().load_program(buffer).load_method("forward").execute([example_input])
+            Runtime.get().load_program(buffer).load_method("forward").execute(list(as_args(example_input)))
             return None
         except Exception as e:  # the runtime raises RuntimeError with an error code only
             error = e

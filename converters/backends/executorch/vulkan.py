@@ -376,8 +376,10 @@ def to_pte(model, example_input, path: Path, *, force_fp16: bool = False) -> dic
 
 
 def lower(job) -> dict:
-    """The backend's lower(job): job.model, job.example_input -> job.path (a .pte)."""
-    return to_pte(job.model, job.example_input, job.path)
+    """The backend's lower(job): job.model, job.example_inputs (a streaming step's state too)
+    -> job.path (a .pte)."""
+    inputs = job.example_inputs
+    return to_pte(job.model, inputs[0] if len(inputs) == 1 else inputs, job.path)
 
 
 def pte_delegates(path: Path) -> list[str]:

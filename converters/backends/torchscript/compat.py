@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from converters.compat.conversion import convert_or_report
+from converters.compat.conversion import as_args, convert_or_report
 from converters.compat.report import ACCELERATED, CANNOT_CONVERT, Finding, TargetReport
 
 
@@ -26,7 +26,7 @@ def check(model, example_input) -> TargetReport:
             from torch.jit.mobile import _load_for_lite_interpreter
 
             with torch.no_grad():
-                _load_for_lite_interpreter(str(path))(example_input)
+                _load_for_lite_interpreter(str(path))(*as_args(example_input))
         except Exception as e:
             text = str(e)
             op = re.search(r"(?:operator|Unknown builtin op:?)\s*[`']?([\w:.]+)", text)
