@@ -91,14 +91,36 @@ def test_what_cannot_be_bundled_is_refused_and_writes_nothing(artifact, tmp_path
         verify_bundled(folder / BUNDLED_FILE)
 
 
-def test_the_manifest_records_the_bundle_once_the_schema_has_the_field(artifact, tmp_path):
+def test_the_manifest_records_the_bundle(artifact, tmp_path):
     folder = _copy(artifact, tmp_path)
     info = write_bundled(folder)
-    before = (folder / "manifest.json").read_bytes()
-    if "bundled" in ArtifactManifest.model_fields:
-        bundled_manifest_field(folder, info)
-        assert read_manifest(folder).model_dump(mode="json")["bundled"]["sha256"] == info["sha256"]
-    else:  # until mobilekit/artifact/schema.py has `bundled`: refused, the manifest untouched
-        with pytest.raises(MobilekitError, match="bundled"):
-            bundled_manifest_field(folder, info)
-        assert (folder / "manifest.json").read_bytes() == before
+    bundled_manifest_field(folder, info)
+    assert read_manifest(folder).model_dump(mode="json")["bundled"]["sha256"] == info["sha256"]
+
+
+def _cli(*args):
+    import subprocess
+
+    from conftest import mobilekit_cli
+
+    return subprocess.run(mobilekit_cli() + list(args), capture_output=True, text=True, timeout=900)
+
+
+def test_convert_bundled_writes_a_verified_bpte(tmp_path):
+    out = tmp_path / "art"
+    r = _cli("convert", "--model", "tsn_b0", "--frames", str(TINY["num_frames"]), "--size", str(TINY["image_size"]),
+             "--classes", str(TINY["num_classes"]), "-t", "xnnpack", "--samples", "1", "--latency-runs", "0",
+             "--bundled", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "ExecuTorch's own check: agrees" in r.stdout
+    bundled = read_manifest(out).model_dump(mode="json")["bundled"]
+    assert bundled["test_cases"] == 4 and bundled["verified"]["status"] == "agrees"
+    assert hashlib.sha256((out / bundled["file"]).read_bytes()).hexdigest() == bundled["sha256"]
+
+
+def test_convert_bundled_on_another_runtime_is_one_line_and_writes_nothing(tmp_path):
+    r = _cli("convert", "--model", "tsn_b0", "-t", "onnx", "--bundled", "--out", str(tmp_path / "art"))
+    assert r.returncode == 2 and r.stdout == ""
+    [line] = r.stderr.strip().splitlines()
+    assert "onnx is not an ExecuTorch target" in line and "xnnpack" in line
+    assert not (tmp_path / "art").exists()

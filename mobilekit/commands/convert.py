@@ -46,6 +46,9 @@ def _echo_artifact(art) -> None:
                    f"nodes in {d['delegated_subgraphs']} subgraph(s)")
     for note in conv.get("notes", []):
         click.echo(f"  note: {note}")
+    if b := m.get("bundled"):
+        click.echo(f"  bundled: {art.path / b['file']} ({_mb(b['size_bytes'])}), {b['test_cases']} test cases, "
+                   f"ExecuTorch's own check: {b['verified']['status']}")
     if cs := m.get("check_set"):
         click.echo(f"  check set: {cs['count']} clips ({cs['source']}) and their eager outputs, "
                    f"{_mb(cs['total_bytes'])} in {art.path / 'checkset'}")
@@ -83,9 +86,12 @@ def _echo_artifact(art) -> None:
 @click.option("--coreml-state", is_flag=True,
               help="With --streaming, state models, Core ML targets: keep the state inside the model as "
                    "Core ML states (ct.StateType, iOS 18, fp16) instead of explicit inputs and outputs.")
+@click.option("--bundled", is_flag=True,
+              help="ExecuTorch targets: also write model.bpte, ExecuTorch's BundledProgram of the program and its "
+                   "check set, verified here with ExecuTorch's own check where the host runs the delegate (xnnpack).")
 def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency_runs, threads, as_json,
                 quantize_scheme=None, check_set_kwargs=None, streaming=False, state_rank4=False,
-                coreml_state=False):
+                coreml_state=False, bundled=False):
     """Convert a model to device formats, validate it on the host, write manifest.json.
 
     \b
@@ -115,6 +121,16 @@ def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency
     if not streaming and (state_rank4 or coreml_state):
         flag = "--state-rank4" if state_rank4 else "--coreml-state"
         raise MobilekitError(f"{flag} shapes a streaming step's state", f"add --streaming, or drop {flag}")
+    if bundled:  # before any work: a bundle is an ExecuTorch .pte with its check set
+        not_et = [n for n in names if TARGETS[n].runtime != "executorch"]
+        if not_et:
+            raise MobilekitError(f"--bundled makes an ExecuTorch BundledProgram and {', '.join(not_et)} "
+                                 f"{'is' if len(not_et) == 1 else 'are'} not an ExecuTorch target",
+                                 "use --bundled with the ExecuTorch targets only ("
+                                 + ", ".join(n for n, t in TARGETS.items() if t.runtime == "executorch") + ")")
+        if streaming or quantize_scheme or (check_set_kwargs or {}).get("check_set") is False:
+            raise MobilekitError("--bundled bundles a plain conversion with its check set",
+                                 "drop --streaming / --quantize / --no-check-set, or drop --bundled")
     if streaming:  # converters/streaming.py: one or two programs, validated as a stream
         from mobilekit.commands.stream import convert_streaming
 
@@ -130,6 +146,10 @@ def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency
     if len(names) == 1:
         click.echo(f"converting {src.name} {'x'.join(map(str, src.input_shape))} to {names[0]} ...", err=True)
         art = convert(src, names[0], out, on_stage=lambda st: click.echo(f"  {st} ...", err=True), **opts)
+        if bundled:
+            from converters.backends.executorch.bundled import bundle_artifact
+
+            art.manifest["bundled"] = bundle_artifact(art.path)
         if as_json:
             click.echo(json.dumps(art.manifest, indent=2))
         else:
@@ -147,6 +167,13 @@ def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency
             bar.set_postfix_str(f"{names[len(results)]}: {stage}")
 
         for name, result in convert_targets(src, names, Path(out) if out else None, on_stage=show, **opts):
+            if bundled and not isinstance(result, Exception):
+                from converters.backends.executorch.bundled import bundle_artifact
+
+                try:
+                    result.manifest["bundled"] = bundle_artifact(result.path)
+                except MobilekitError as e:
+                    result = e
             results.append((name, result))
             bar.update(1)
     if as_json:
