@@ -90,6 +90,7 @@ def row_for(name: str, target: str, out_root: Path, frames: int, size: int | Non
     import numpy as np
 
     from converters import convert
+    from converters.api import ValidationFailed
     from converters.runtimes import load_runtime
     from converters.streaming import convert_stream, open_stream
     from mobilekit.errors import MobilekitError
@@ -98,10 +99,18 @@ def row_for(name: str, target: str, out_root: Path, frames: int, size: int | Non
     clip_name = CLIP_MODEL.get(name, name)
     shape = f"{t}x{size}x{size}"
     try:
-        clip = convert(clip_model, target, out_root / f"{name}-{target}-clip", latency_runs=0, threads=threads,
-                       check_set=False)
-        stream_art = convert_stream(stream_model, target, out_root / f"{name}-{target}-stream",
-                                    latency_runs=0, threads=threads)
+        # An artifact whose validation failed is still timed (its row says so): the latency is
+        # the architecture's; the failure is a finding of its own (kept in <folder>.failed).
+        try:
+            clip = convert(clip_model, target, out_root / f"{name}-{target}-clip", latency_runs=0, threads=threads,
+                           check_set=False)
+        except ValidationFailed as e:
+            clip = e.artifact
+        try:
+            stream_art = convert_stream(stream_model, target, out_root / f"{name}-{target}-stream",
+                                        latency_runs=0, threads=threads)
+        except ValidationFailed as e:
+            stream_art = e.artifact
         clip_rt = load_runtime(clip.path, threads=threads)
         stream = open_stream(stream_art.path, threads=threads)
     except MobilekitError as e:
