@@ -25,8 +25,10 @@ from converters.job import quiet
 from converters.manifest import build_manifest
 from converters.pipeline import (check_options, finish, host_runtime, prepare, resolve,
                                  rewrite_for_target, staged)
-from converters.quantize.calibration import CalibrationData, load_clips
+from converters.quantize.calibration import CalibrationData, load_clips, require_calibration
 from converters.quantize.job import QuantJob, QuantResult
+from converters.quantize.mixed import PREFER, check_floor, check_floor_reachable
+from converters.quantize.pt2e import DEFAULT_OBSERVER, check_observer
 from converters.quantize.report import agreement, ratio, top1_accuracy
 from converters.source import INPUT_NAME, SourceModel
 from converters.validate import eager_outputs
@@ -113,7 +115,9 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
              eval_samples: int = 32, latency_runs: int = 20, threads: int | None = None, seed: int = 0,
              baseline: Artifact | None = None, float_layers: list[str] | None = None,
              on_stage: Callable[[str], None] | None = None, check_data: str | None = None,
-             check_samples: int = 4, check_set: bool = True) -> Artifact:
+             check_samples: int = 4, check_set: bool = True, explain: bool = False,
+             observer: str = DEFAULT_OBSERVER, keep_accuracy: float | None = None,
+             prefer: str = "accuracy", profile_runs: int = 10) -> Artifact:
     """Quantize a model for `target` with `scheme` and write `out_dir/model.<ext>` + manifest.json.
 
     What to quantize: as for `converters.convert` (zoo name, nn.Module, `checkpoint`, `module`).
@@ -137,6 +141,15 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
 
     `check_set`: as for `converters.convert`, with the fp32 eager model's outputs as expected
     and the quantized precision's tolerance (mobilekit/artifact/checkset.py).
+
+    PT2E schemes whose backend exposes `pt2e_setup` (converters/backends/*/quantize.py):
+    `observer` (pt2e.OBSERVERS) fixes activation ranges; `explain` adds every quantized op's
+    error vs fp32 on the calibration clips (explain.py) and, where the backend profiles its
+    programs (xnnpack), int8 vs fp32 kernel times from ETDump (`profile_runs` runs), under
+    `report["explain"]`; `keep_accuracy` (a mean logit cosine floor in (0, 1] on the held-out
+    clips) keeps the most harmful ops in float until it is met, and `prefer="speed"` also those
+    whose int8 kernel is slower here (mixed.py), under `report["mixed"]`. A floor that even
+    the fp32 artifact misses on the host runtime is refused before anything is written.
     """
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
@@ -145,6 +158,20 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
         raise MobilekitError(f"--float-layers is not supported for {tgt.name} {sch.name}",
                              f"drop --float-layers, or quantize for {' or '.join(_targets_with_float_layers())}")
     backend = backend_of(tgt)
+    check_observer(observer)
+    check_floor(keep_accuracy)
+    if prefer not in PREFER:
+        raise MobilekitError(f"--prefer {prefer} is not one of {', '.join(PREFER)}", "use --prefer speed or accuracy")
+    analyse = explain or keep_accuracy is not None or prefer == "speed"
+    if (analyse or observer != DEFAULT_OBSERVER) and not (sch.float_layers and sch.calibrated and _setup(tgt)):
+        what = "--observer" if not analyse else ("--explain" if explain else
+                                                  "--keep-accuracy" if keep_accuracy is not None else "--prefer speed")
+        able = [f"{t} int8" for t in _targets_with_float_layers() if _setup(get_target(t))]
+        raise MobilekitError(f"{what} is not supported for {tgt.name} {sch.name}",
+                             f"use it with {' or '.join(able) or 'a static PT2E scheme'}")
+    if prefer == "speed" and _partitioner(tgt) is None:
+        raise MobilekitError(f"--prefer speed needs a per-kernel profile, which {tgt.name} has not here",
+                             "drop --prefer speed, or quantize for a profiled target (xnnpack)")
     backend.before_quantize(tgt, sch)  # before any conversion work (Core ML W8A8 needs macOS)
     # Cheap arguments before any work (load_clips checks them again, after the model is built).
     check_options(samples=samples if sch.calibrated else None, eval_samples=eval_samples,
@@ -155,6 +182,7 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
         check_count(check_samples)
     src = resolve(model_or_name, checkpoint=checkpoint, module=module, example_input=example_input,
                   input_shape=input_shape, num_classes=num_classes, num_frames=num_frames, image_size=image_size)
+    require_calibration(calibration, sch.calibrated, src.classes)  # before any work
     prep = prepare(src, tgt, out_dir, f"{src.name}-{tgt.name}-{sch.name}", stage)
     model, out_names = prep.model, prep.output_names
     n_logits = prep.example_outputs[0].shape[-1]
@@ -162,23 +190,39 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     data = load_clips(src.input_shape, calibration, samples=samples if sch.calibrated else 0,
                       eval_samples=eval_samples, model_classes=src.classes, num_classes=n_logits, seed=seed)
 
+    if sch.calibrated and len(data.calibration) < MIN_CALIBRATION:
+        data.notes.append(f"calibration on {len(data.calibration)} clip(s): activation ranges from so few may "
+                          f"miss the data's spread; {MIN_CALIBRATION} or more (--samples) is safer")
+
     with tempfile.TemporaryDirectory(prefix="mobilekit-fp32-") as tmp:
         if baseline is None:
             stage("converting fp32")
             base = convert(src, tgt.name, Path(tmp) / "fp32", validate=False, check_set=False)
         else:
             base = _check_baseline(baseline, tgt, src)
+        if keep_accuracy is not None:  # before anything is written: can the all-float artifact meet it?
+            stage("measuring the fp32 artifact")
+            cosine, runtime = _float_cosine(tgt, base.file, model, data.held_out.clips, threads)
+            if cosine is not None:
+                check_floor_reachable(keep_accuracy, cosine, runtime)
         stage("quantizing")
         with staged(prep) as staging:
             file = staging / prep.file_name
             job = QuantJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt, scheme=sch,
                            path=file, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
-                           calibration=data.calibration.clips, float_layers=list(float_layers or []))
+                           calibration=data.calibration.clips, float_layers=list(float_layers or []),
+                           observer=observer)
             t0 = time.perf_counter()
+            analysis: dict = {}
             try:
                 # The same numerically identical module rewrites as the fp32 conversion (the
                 # graph passes work on an exported graph, which the quantizers export again).
                 job.model, _ = rewrite_for_target(job.model, job.example_input, tgt, graph_passes=False)
+                if analyse:
+                    stage("explaining" if keep_accuracy is None and prefer != "speed" else "choosing float layers")
+                    with quiet():
+                        analysis = _analyse(job, base.file, model, data, explain, keep_accuracy, prefer,
+                                            profile_runs)
                 with quiet():
                     result: QuantResult = backend.quantize(job)
             except MobilekitError:
@@ -203,6 +247,18 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
                 report["io"] = result.io
             if result.float_layers:
                 report["float_layers"] = result.float_layers
+            if observer != DEFAULT_OBSERVER or analyse:
+                report["observer"] = observer
+            report.update(analysis)
+            if "mixed" in report:
+                report["mixed"]["runtime_mean_cosine"] = report.get("mean_cosine")
+                met = report["mixed"]["simulated_floor_met"]
+                if keep_accuracy is not None and not met:
+                    data.notes.append(f"--keep-accuracy {keep_accuracy} was not met even with every ranked op in "
+                                      "float (PyTorch simulation): the error comes from elsewhere")
+                elif report.get("mean_cosine") is not None and report["mean_cosine"] < keep_accuracy_or(keep_accuracy):
+                    data.notes.append(f"the artifact's mean cosine on the runtime ({report['mean_cosine']:.4f}) is "
+                                      f"below --keep-accuracy {keep_accuracy}, which its PyTorch simulation met")
             if data.skipped:
                 report["unreadable_videos_skipped"] = data.skipped
             manifest = dict(base.manifest)
@@ -211,7 +267,7 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
                 manifest["input"] = {**manifest["input"], "dtype": result.io["inputs"][0]["dtype"]}
             manifest.update(
                 file=prep.file_name, size_bytes=size_after, sha256=sha256_of(file),
-                precision="mixed" if result.float_layers else sch.precision,
+                precision="mixed" if result.float_layers or job.float_nodes else sch.precision,
                 tools=backend.tool_versions(tgt, extra=sch.tools),
                 quantization={"scheme": sch.name, "tool": sch.tool,
                               "calibration": data.calibration.source if sch.calibrated else None,
@@ -238,6 +294,120 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     if validation["status"] == "failed":
         raise QuantizationFailed(artifact, validation["reason"], prep.folder)
     return artifact
+
+
+MIN_CALIBRATION = 16
+
+
+def keep_accuracy_or(floor: float | None) -> float:
+    return floor if floor is not None else 0.0
+
+
+def _setup(tgt: Target):
+    """The backend's pt2e_setup(job) -> (model, quantizer), or None where it has none."""
+    try:
+        return getattr(backend_of(tgt)._module("quantize"), "pt2e_setup", None)
+    except ImportError:
+        return None
+
+
+def _partitioner(tgt: Target):
+    """The backend's program_partitioner(job), for ETDump kernel times (None: not profiled)."""
+    if not tgt.profiled:
+        return None
+    return getattr(backend_of(tgt)._module("quantize"), "program_partitioner", None)
+
+
+def _float_cosine(tgt: Target, file: Path, model: nn.Module, clips: list[np.ndarray],
+                  threads: int | None) -> tuple[float | None, str]:
+    """The fp32 artifact's mean logit cosine with the eager model on `clips` (None: no runtime here)."""
+    with quiet():
+        rt = host_runtime(tgt, file, threads)
+        if rt is None:
+            return None, ""
+        outputs = [rt.run(c) for c in clips]
+    return agreement(eager_outputs(model, clips), outputs)["mean_cosine"], f"{rt.name} {rt.version}"
+
+
+def _analyse(job: QuantJob, baseline: Path, model: nn.Module, data: CalibrationData, explain: bool,
+             keep_floor: float | None, prefer: str, profile_runs: int) -> dict:
+    """report["explain"] and report["mixed"]; sets job.float_nodes for --keep-accuracy / --prefer speed."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    from converters.quantize import explain as ex
+    from converters.quantize.mixed import keep_accuracy as choose, outputs_of
+    from converters.quantize.pt2e import prepare_graph
+
+    setup = _setup(job.target)
+    qmodel, quantizer = setup(job)
+    clips = job.calibration[:EXPLAIN_CLIPS]
+    graph, prepared, _ = prepare_graph(qmodel, job.example_input, quantizer, job.calibration, job.float_layers)
+    with torch.no_grad():
+        converted = convert_pt2e(prepared)
+    errors = ex.layer_errors(graph, converted, clips)
+    out: dict = {}
+    times = None
+    make_partitioner = _partitioner(job.target)
+    if make_partitioner is not None and (explain or prefer == "speed"):
+        times = _kernel_times(job, graph, converted, baseline, make_partitioner(job), profile_runs)
+    if explain:
+        out["explain"] = {"clips": len(clips), "how": "PyTorch simulation of the scheme vs the fp32 graph "
+                          "(torchao numeric debugger); ranked by the noise each op adds",
+                          "layers": errors, **({"kernel_times": times} if times else {})}
+    if keep_floor is None and prefer != "speed":
+        return out
+    always = set(ex.slower_in_int8(times)) if prefer == "speed" and times else set()
+
+    def build(nodes: set[str]) -> torch.fx.GraphModule:
+        _g, p, _ = prepare_graph(qmodel, job.example_input, quantizer, job.calibration, job.float_layers, nodes)
+        with torch.no_grad():
+            return convert_pt2e(p)
+
+    held = data.held_out.clips
+    reference = eager_outputs(model, held)
+    plain = agreement(reference, outputs_of(converted, held))
+    tries: list[dict] = []
+    kept = always
+    if keep_floor is not None:
+        kept, tries = choose(build, [e["node"] for e in errors if e["node"] not in always], held, reference,
+                             keep_floor, always)
+    elif always:
+        got = agreement(reference, outputs_of(build(always), held))
+        tries = [{"kept": len(always), "mean_cosine": round(got["mean_cosine"], 6),
+                  "top1_agreement": round(got["top1_agreement"], 4)}]
+    job.float_nodes = set(kept)
+    final = next((t for t in reversed(tries) if t["kept"] == len(kept)), None)
+    met = keep_floor is None or (final is not None and final["mean_cosine"] >= keep_floor)
+    where = {e["node"]: e for e in errors}
+    out["mixed"] = {
+        "floor": keep_floor, "prefer": prefer,
+        "kept": [{"node": n, "module": where.get(n, {}).get("module", ""), "op": where.get(n, {}).get("op", ""),
+                  "why": "slower in int8" if n in always else "accuracy"} for n in sorted(kept)],
+        "simulated_all_int8": {"mean_cosine": round(plain["mean_cosine"], 6),
+                               "top1_agreement": round(plain["top1_agreement"], 4)},
+        "tries": tries, "simulated_floor_met": met,
+        "how": "PyTorch simulation on the held-out clips; the artifact's own figures are the report's",
+    }
+    return out
+
+
+EXPLAIN_CLIPS = 8
+
+
+def _kernel_times(job: QuantJob, graph, converted, baseline: Path, partitioner, runs: int) -> dict | None:
+    from converters.backends.executorch.compat import profile_pte
+    from converters.backends.executorch.lower import lower_program
+    from converters.quantize.explain import depthwise_modules, kernel_times
+
+    example = job.example_input
+    with tempfile.TemporaryDirectory(prefix="mobilekit-int8-") as tmp:
+        edge, _ = lower_program(converted, example, partitioner)
+        pte = Path(tmp) / "int8.pte"
+        with torch.no_grad():
+            pte.write_bytes(edge.to_executorch().buffer)
+        int8_rows = profile_pte(pte, example, runs)
+    fp32_rows = profile_pte(baseline, example, runs)
+    return kernel_times(fp32_rows, int8_rows, depthwise_modules(graph))
 
 
 def _targets_with_float_layers() -> list[str]:

@@ -131,6 +131,17 @@ def _take(dataset, indices, count: int, batch_size: int) -> tuple[list[np.ndarra
     return clips, labels, skipped
 
 
+def require_calibration(source: str | None, calibrated: bool, model_classes) -> None:
+    """No silent synthetic calibration: a calibrated scheme with no source refuses (before any
+    work) unless the model was trained on the synthetic set (its class names say so)."""
+    if source is None and calibrated and not trained_on_synthetic(model_classes):
+        real_sources = SOURCES_HELP.removesuffix(", or 'synthetic'")
+        raise MobilekitError("no --calibration given, and this model was not trained on the synthetic set: "
+                             "ranges calibrated on moving shapes say nothing about its domain",
+                             f"pass --calibration with real clips ({real_sources}), or --calibration "
+                             "synthetic to calibrate on the synthetic set anyway")
+
+
 def load_clips(input_shape: list[int], source: str | None = None, *, samples: int = 32,
                eval_samples: int = 32, model_classes=None, num_classes: int = 0,
                seed: int = 0) -> CalibrationData:
@@ -150,12 +161,7 @@ def load_clips(input_shape: list[int], source: str | None = None, *, samples: in
 
     notes: list[str] = []
     if source is None and not trained_on_synthetic(model_classes):
-        real_sources = SOURCES_HELP.removesuffix(", or 'synthetic'")
-        if samples:
-            raise MobilekitError("no --calibration given, and this model was not trained on the synthetic set: "
-                                 "ranges calibrated on moving shapes say nothing about its domain",
-                                 f"pass --calibration with real clips ({real_sources}), or --calibration "
-                                 "synthetic to calibrate on the synthetic set anyway")
+        require_calibration(source, bool(samples), model_classes)
         notes.append("held-out clips from the synthetic set (no --calibration): agreement on moving shapes says "
                      "little about this model's domain; pass real clips for a figure that does")
     if fmt == SYNTHETIC:

@@ -28,6 +28,8 @@ class QuantJob:
     output_names: list[str]
     calibration: list[np.ndarray] = field(default_factory=list)
     float_layers: list[str] = field(default_factory=list)  # module names/globs kept fp32 (PT2E schemes)
+    float_nodes: set[str] = field(default_factory=set)     # graph nodes kept fp32 (mixed.py's choice)
+    observer: str = "histogram"                            # activation observer (pt2e.OBSERVERS)
 
 
 @dataclass

@@ -4,6 +4,13 @@ backend's quantizer, observe calibration clips, convert to quantize/dequantize n
 `float_layers` keeps chosen layers in floating point: after the backend's quantizer has
 annotated the graph, every node that belongs to a matching module loses its input
 annotations, so prepare_pt2e observes none of its inputs and its weights stay fp32.
+`float_nodes` does the same for graph nodes by name (the automatic mixed precision of
+mixed.py, which picks single ops, not whole modules).
+
+`observer` picks how activation ranges are fixed from the calibration clips (OBSERVERS):
+the quantizer's own choice (XNNPACK and litert-torch: torch's HistogramObserver, which
+searches the histogram for the range of least L2 quantization error), plain min-max, a
+percentile clip, or a line search for the least mean squared error on a sample of values.
 """
 
 from __future__ import annotations
@@ -76,9 +83,161 @@ def _keep_float(model: torch.fx.GraphModule, patterns: list[str], matched: set[s
                              f"give module names or globs as in the model's state dict, e.g. {examples}")
 
 
+def _keep_float_nodes(model: torch.fx.GraphModule, names: set[str]) -> None:
+    """Compute the named nodes in float with a float output (unlike float_layers, whose output
+    stays int8 for its consumers): an int8 consumer quantizes the edge on its own input, and
+    value-moving ops that share a float node's quantization become float with it. A float
+    node's output stays annotated only where an annotation that remains shares it by node."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
+
+    floated: set[torch.fx.Node] = set()
+    for node in model.graph.nodes:  # topological: a chain of shared value-moving ops follows its source
+        ann = node.meta.get("quantization_annotation")
+        follows = (ann is not None and isinstance(ann.output_qspec, SharedQuantizationSpec)
+                   and ann.input_qspec_map and all(src in floated for src in ann.input_qspec_map))
+        if node.name in names or follows:
+            _compute_in_float(node)
+            floated.add(node)
+
+    def shared_nodes(node: torch.fx.Node, outputs_only: bool) -> set[torch.fx.Node]:
+        ann = node.meta.get("quantization_annotation")
+        if ann is None:
+            return set()
+        specs = [ann.output_qspec] + ([] if outputs_only else list(ann.input_qspec_map.values()))
+        return {s.edge_or_node for s in specs
+                if isinstance(s, SharedQuantizationSpec) and isinstance(s.edge_or_node, torch.fx.Node)}
+
+    keep = set().union(*(shared_nodes(n, False) for n in model.graph.nodes if n not in floated)) & floated
+    while True:  # a kept float output that shares another float node's keeps that one too
+        more = set().union(set(), *(shared_nodes(n, True) for n in keep)) & floated - keep
+        if not more:
+            break
+        keep |= more
+    for node in floated - keep:
+        node.meta["quantization_annotation"] = QuantizationAnnotation(_annotated=True)
+
+
+OBSERVERS = {
+    "histogram": "torch's HistogramObserver: the range of least L2 error over a histogram (the quantizers' default)",
+    "minmax": "the observed minimum and maximum (every outlier kept)",
+    "percentile": "the 0.01th and 99.99th percentiles of each calibration clip, averaged (outliers clipped)",
+    "mse": "a line search over shrunken min-max ranges for the least mean squared error on sampled values",
+}
+DEFAULT_OBSERVER = "histogram"
+
+
+def _observer_class(name: str):
+    """A PT2E activation observer class for `name` (None: keep the quantizer's own)."""
+    from torchao.quantization.pt2e.observer import MinMaxObserver
+
+    if name == DEFAULT_OBSERVER:
+        return None
+    if name == "minmax":
+        return MinMaxObserver
+
+    class _Sampled(MinMaxObserver):
+        """Min-max plus what the range choice needs, in forward (calibration only)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.lows: list[float] = []
+            self.highs: list[float] = []
+            self.sample: list[torch.Tensor] = []
+
+        def forward(self, x_orig):
+            if x_orig.numel() == 0:
+                return x_orig
+            x = x_orig.detach().float().flatten()
+            super().forward(x_orig)
+            if name == "percentile":
+                pick = x if x.numel() <= 1 << 22 else x[torch.randperm(x.numel())[:1 << 22]]
+                lo, hi = torch.quantile(pick, torch.tensor([1e-4, 1 - 1e-4])).tolist()
+                self.lows.append(lo)
+                self.highs.append(hi)
+            else:  # mse: a bounded sample of every clip's values
+                self.sample.append(x[torch.randperm(x.numel())[:1 << 16]] if x.numel() > 1 << 16 else x)
+            return x_orig
+
+        def calculate_qparams(self):
+            if self.lows:
+                lo = torch.tensor(min(0.0, float(np.mean(self.lows))))
+                hi = torch.tensor(max(0.0, float(np.mean(self.highs))))
+                return self._calculate_qparams(lo, hi)
+            if not self.sample:
+                return super().calculate_qparams()
+            x = torch.cat(self.sample)
+            best, best_err = 1.0, None
+            for shrink in torch.linspace(0.2, 1.0, 41).tolist():
+                scale, zero = self._calculate_qparams(self.min_val * shrink, self.max_val * shrink)
+                q = torch.fake_quantize_per_tensor_affine(x, float(scale), int(zero), self.quant_min, self.quant_max)
+                err = float((q - x).pow(2).mean())
+                if best_err is None or err < best_err:
+                    best, best_err = shrink, err
+            return self._calculate_qparams(self.min_val * best, self.max_val * best)
+
+    _Sampled.__name__ = f"{name.title()}Observer"
+    return _Sampled
+
+
+def with_observer(config, observer: str):
+    """A QuantizationConfig whose activation specs use `observer` (OBSERVERS); weights keep
+    their per-channel min-max. Dynamic and fixed-range specs are left as they are."""
+    import dataclasses
+
+    cls = _observer_class(observer)
+    if cls is None or config is None:
+        return config
+
+    def swap(spec):
+        if spec is None or getattr(spec, "is_dynamic", False) or not hasattr(spec, "observer_or_fake_quant_ctr"):
+            return spec
+        return dataclasses.replace(spec, observer_or_fake_quant_ctr=cls.with_args(eps=2 ** -12))
+
+    return dataclasses.replace(config, input_activation=swap(config.input_activation),
+                               output_activation=swap(config.output_activation))
+
+
+def check_observer(observer: str) -> None:
+    if observer not in OBSERVERS:
+        raise MobilekitError(f"unknown observer {observer!r}", f"use one of {', '.join(OBSERVERS)}")
+
+
+def prepare_graph(model: nn.Module, example_input: torch.Tensor, quantizer, calibration: list[np.ndarray],
+                  float_layers: list[str] | None = None, float_nodes: set[str] | None = None
+                  ) -> tuple[torch.fx.GraphModule, torch.fx.GraphModule, list[str]]:
+    """(the exported fp32 graph, the observed graph after the calibration clips, the layers
+    kept in float). The fp32 graph is the reference that explain.py compares with."""
+    import copy
+
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    matched: set[str] = set()
+    if float_layers or float_nodes:
+        def keep(g: torch.fx.GraphModule) -> None:
+            if float_layers:
+                _keep_float(g, list(float_layers), matched)
+            if float_nodes:
+                _keep_float_nodes(g, set(float_nodes))
+
+        quantizer = extend_quantizer(quantizer, keep)
+    from torchao.quantization.pt2e.utils import _fuse_conv_bn_, _fuse_linear_bn_
+
+    with torch.no_grad():
+        graph = torch.export.export(model, (example_input,)).module()
+        # What prepare_pt2e does first: folded here too, the reference's conv outputs are the
+        # converted graph's (after batch norm), not the raw convolution's.
+        _fuse_conv_bn_(graph)
+        _fuse_linear_bn_(graph)
+        prepared = prepare_pt2e(copy.deepcopy(graph), quantizer)
+        for clip in calibration or [example_input.numpy()]:
+            prepared(torch.from_numpy(clip))
+    return graph, prepared, sorted(matched)
+
+
 def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer,
                   calibration: list[np.ndarray], fold_quantize: bool = True,
-                  float_layers: list[str] | None = None) -> tuple[torch.fx.GraphModule, list[str]]:
+                  float_layers: list[str] | None = None,
+                  float_nodes: set[str] | None = None) -> tuple[torch.fx.GraphModule, list[str]]:
     """The model with int8 quantize/dequantize nodes (torchao's prepare_pt2e/convert_pt2e), and
     the layers kept in floating point (those matching `float_layers`, module names or globs).
 
@@ -86,14 +245,8 @@ def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer,
     dynamic schemes still run the example input once so per-channel weight observers see
     the weights. `fold_quantize=False` keeps weights float with their quantize nodes, for
     converters that fold them themselves (litert-torch)."""
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    matched: set[str] = set()
-    if float_layers:
-        quantizer = extend_quantizer(quantizer, lambda g: _keep_float(g, list(float_layers), matched))
+    _graph, prepared, matched = prepare_graph(model, example_input, quantizer, calibration, float_layers, float_nodes)
     with torch.no_grad():
-        graph = torch.export.export(model, (example_input,)).module()
-        prepared = prepare_pt2e(graph, quantizer)
-        for clip in calibration or [example_input.numpy()]:
-            prepared(torch.from_numpy(clip))
-        return convert_pt2e(prepared, fold_quantize=fold_quantize), sorted(matched)
+        return convert_pt2e(prepared, fold_quantize=fold_quantize), matched

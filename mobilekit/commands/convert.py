@@ -72,8 +72,11 @@ def _echo_artifact(art) -> None:
 @click.option("--threads", type=THREADS, help="Host runtime threads during validation (runtime default otherwise).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest(s) as JSON.")
 @click.option("--quantize", "quantize_scheme", metavar="SCHEME",
-              help=f"Quantize with SCHEME ({', '.join(_scheme_names())}), calibrated on the synthetic dataset: "
-                   "`mobilekit quantize` with its defaults (see its --help for the schemes of each target).")
+              help=f"Quantize with SCHEME ({', '.join(_scheme_names())}): `mobilekit quantize` with its defaults "
+                   "(see its --help for the schemes of each target); static schemes need --calibration.")
+@click.option("--calibration", metavar="DATA",
+              help="With --quantize: clips to calibrate on, as `mobilekit quantize --calibration` (a dataset "
+                   "folder, FORMAT:PATH, 'photos' or 'synthetic').")
 @check_set_options()
 @click.option("--streaming", is_flag=True,
               help="Export the live-video form: the step with explicit state (movinet_*_stream), or the "
@@ -91,7 +94,7 @@ def _echo_artifact(art) -> None:
                    "check set, verified here with ExecuTorch's own check where the host runs the delegate (xnnpack).")
 def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency_runs, threads, as_json,
                 quantize_scheme=None, check_set_kwargs=None, streaming=False, state_rank4=False,
-                coreml_state=False, bundled=False):
+                coreml_state=False, bundled=False, calibration=None):
     """Convert a model to device formats, validate it on the host, write manifest.json.
 
     \b
@@ -131,6 +134,8 @@ def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency
         if streaming or quantize_scheme or (check_set_kwargs or {}).get("check_set") is False:
             raise MobilekitError("--bundled bundles a plain conversion with its check set",
                                  "drop --streaming / --quantize / --no-check-set, or drop --bundled")
+    if calibration and not quantize_scheme:
+        raise MobilekitError("--calibration calibrates a quantized conversion", "add --quantize SCHEME, or drop it")
     if streaming:  # converters/streaming.py: one or two programs, validated as a stream
         from mobilekit.commands.stream import convert_streaming
 
@@ -140,7 +145,7 @@ def convert_cmd(source: ModelSource, targets, out, no_validate, samples, latency
         from mobilekit.commands.quantized import quantize_targets
 
         return quantize_targets(source, names, out, quantize_scheme, latency_runs, threads, as_json,
-                                check_set_kwargs)
+                                check_set_kwargs, calibration)
 
     src = source.resolve()  # bad input fails here, before any work (built once)
     if len(names) == 1:

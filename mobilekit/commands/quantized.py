@@ -70,7 +70,8 @@ def stage_echo():
 
 
 def quantize_targets(source: ModelSource, targets: list[str], out, scheme: str, latency_runs: int,
-                     threads, as_json: bool, check_set_kwargs: dict | None = None) -> None:
+                     threads, as_json: bool, check_set_kwargs: dict | None = None,
+                     calibration: str | None = None) -> None:
     """`mobilekit convert ... --quantize SCHEME`: one quantized artifact per target (out is the
     folder for one target, the parent of <model>-<target>-<scheme>/ for several)."""
     from pathlib import Path
@@ -79,12 +80,16 @@ def quantize_targets(source: ModelSource, targets: list[str], out, scheme: str, 
 
     for t in targets:  # an unsupported scheme fails before any work
         get_scheme(t, scheme)
+    from converters.quantize.calibration import require_calibration
+
     src = source.resolve()
+    for t in targets:  # no silent synthetic calibration, said before any work
+        require_calibration(calibration, get_scheme(t, scheme).calibrated, src.classes)
     arts = []
     for t in targets:
         folder = out if len(targets) == 1 else (Path(out) / f"{src.name}-{t}-{scheme}" if out else None)
         click.echo(f"quantizing {src.name} for {t} ({scheme}) ...", err=True)
-        arts.append(quantize(src, t, scheme, folder, latency_runs=latency_runs, threads=threads,
+        arts.append(quantize(src, t, scheme, folder, calibration=calibration, latency_runs=latency_runs, threads=threads,
                              on_stage=stage_echo(), **(check_set_kwargs or {})))
         if not as_json:
             click.echo("\n".join(describe_quantization(arts[-1])))

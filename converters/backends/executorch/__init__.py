@@ -25,6 +25,9 @@ _XNNPACK_SCHEMES = (
            "int8 weights and run-time activation ranges, Linear layers only (convolutions stay fp32: "
            "whole-model dynamic quantization fails on the 5-D video input in ExecuTorch 1.5.1)",
            float_layers=True, tools=("torchao",)),
+    Scheme("fp16", "ExecuTorch XNNPACK (fp16 program)", False, "fp16",
+           "fp16 weights and arithmetic (ARM phones run XNNPACK's fp16 kernels natively); the input and "
+           "outputs stay fp32"),
 )
 _FREEZE = "freeze_weight_derived"
 

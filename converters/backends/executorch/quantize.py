@@ -1,5 +1,6 @@
-"""ExecuTorch XNNPACK: `int8` (static, per-channel weights, calibrated per-tensor activations)
-and `int8-dynamic` (int8 weights, run-time activation ranges, Linear layers only).
+"""ExecuTorch XNNPACK: `int8` (static, per-channel weights, calibrated per-tensor activations),
+`int8-dynamic` (int8 weights, run-time activation ranges, Linear layers only) and `fp16` (the
+program in half precision behind fp32 input and outputs).
 
 PT2E with ExecuTorch's XNNPACKQuantizer, then the same lowering as the fp32 converter (lower.py), with a partitioner that also takes int8
 sigmoids, pads and copies. Dynamic quantization
@@ -23,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from converters.quantize.job import QuantJob, QuantResult
-from converters.quantize.pt2e import extend_quantizer, quantize_pt2e
+from converters.quantize.pt2e import DEFAULT_OBSERVER, extend_quantizer, quantize_pt2e, with_observer
 from mobilekit.models.rewrites import split_silu
 
 SIGMOID_SCALE, SIGMOID_ZERO_POINT = 1.0 / 256, -128
@@ -84,7 +85,7 @@ def _annotate_passthrough(model: torch.fx.GraphModule, input_spec) -> None:
             quantized.add(node)
 
 
-def xnnpack_quantizer(scheme: str):
+def xnnpack_quantizer(scheme: str, observer: str = DEFAULT_OBSERVER):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -94,7 +95,7 @@ def xnnpack_quantizer(scheme: str):
     if scheme != "int8":
         base.set_module_type(torch.nn.Linear, get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
         return base
-    config = get_symmetric_quantization_config(is_per_channel=True)
+    config = with_observer(get_symmetric_quantization_config(is_per_channel=True), observer)
     base.set_global(config)
 
     def also(model: torch.fx.GraphModule) -> None:  # what XNNPACKQuantizer leaves fp32 in 1.5.1
@@ -125,17 +126,66 @@ def partitioner():
     return XnnpackPartitioner(configs=[with_int8(c) if c in widened else c for c in ALL_PARTITIONER_CONFIGS])
 
 
+def pt2e_setup(job: QuantJob):
+    """(the model as the quantizer sees it, the quantizer): what quantize() annotates, for
+    explain.py and mixed.py to prepare the same graph."""
+    if job.scheme.name == "int8":
+        split_silu(job.model)  # x * sigmoid(x): both halves have int8 kernels
+    return job.model, xnnpack_quantizer(job.scheme.name, job.observer)
+
+
+def program_partitioner(job: QuantJob):
+    """The partitioner quantize() lowers with (explain.py profiles the same program)."""
+    return partitioner()
+
+
 def quantize(job: QuantJob) -> QuantResult:
     from converters.backends.executorch.lower import lower_program, write_program
 
+    if job.scheme.name == "fp16":
+        return _fp16(job)
     notes = []
-    if job.scheme.name == "int8":
-        split_silu(job.model)  # x * sigmoid(x): both halves have int8 kernels
-    quantized, kept = quantize_pt2e(job.model, job.example_input, xnnpack_quantizer(job.scheme.name),
-                                    job.calibration, float_layers=job.float_layers)
+    model, quantizer = pt2e_setup(job)
+    quantized, kept = quantize_pt2e(model, job.example_input, quantizer, job.calibration,
+                                    float_layers=job.float_layers, float_nodes=job.float_nodes)
     if job.scheme.name == "int8-dynamic":
         notes.append("dynamic int8 on Linear layers only; convolutions stay fp32 (whole-model dynamic "
                      "quantization fails on the 5-D input in ExecuTorch 1.5.1)")
     edge, _ = lower_program(quantized, job.example_input, partitioner())
     extras = write_program(edge, job.path)
     return QuantResult(notes=notes + extras["notes"], delegation=extras["delegation"], float_layers=kept)
+
+
+class _HalfProgram(torch.nn.Module):
+    """The model in fp16 behind fp32 input and outputs (the app feeds fp32 as for fp32 programs;
+    XNNPACK converts at the edges)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model.half()
+
+    def forward(self, x):
+        out = self.model(x.half())
+        return tuple(o.float() for o in out) if isinstance(out, (tuple, list)) else out.float()
+
+
+def _fp16(job: QuantJob) -> QuantResult:
+    """An fp16 program for XNNPACK: weights and activations in half precision.
+
+    SiLU is split into x * sigmoid(x) first: decomposed as one op in fp16, SiLU computes its
+    sigmoid in fp32 between two casts, which left ~100 casts outside the delegate and cut
+    tsn_b0's graph into 99 XNNPACK partitions (measured). The two casts at the edges stay on
+    portable kernels: XNNPACK 1.5.1's partitioner takes no dtype-converting copy."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    from converters.backends.executorch.lower import lower_program, write_program
+
+    from converters.graph_rewrites import rewrite_graph
+
+    split_silu(job.model)
+    # The target's graph passes (e.g. a keepdim 4-D mean, which XNNPACK takes), as for fp32.
+    half, _ = rewrite_graph(_HalfProgram(job.model).eval(), job.example_input, job.target.name)
+    edge, _ = lower_program(half, job.example_input, XnnpackPartitioner())
+    extras = write_program(edge, job.path)
+    return QuantResult(notes=["fp16 weights and arithmetic; input and outputs stay fp32", *extras["notes"]],
+                       delegation=extras["delegation"])
