@@ -479,6 +479,7 @@ public struct ArtifactManifest: Codable, Equatable, Sendable {
     public var conversion: [String: JSONValue]
     public var checkSet: CheckSet?
     public var streaming: Streaming?
+    public var bundled: BundledProgram?
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version"
@@ -503,6 +504,7 @@ public struct ArtifactManifest: Codable, Equatable, Sendable {
         case conversion
         case checkSet = "check_set"
         case streaming
+        case bundled
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -529,6 +531,49 @@ public struct ArtifactManifest: Codable, Equatable, Sendable {
         try c.encode(conversion, forKey: .conversion)
         try c.encode(checkSet, forKey: .checkSet)
         try c.encode(streaming, forKey: .streaming)
+        try c.encode(bundled, forKey: .bundled)
+    }
+}
+
+/// The manifest's `bundled`: ExecuTorch's BundledProgram (.bpte) beside the .pte
+/// (converters/backends/executorch/bundled.py). The app reads it only to show it.
+public struct BundledProgram: Codable, Equatable, Sendable {
+    public var file: String
+    public var sizeBytes: Int
+    public var sha256: String
+    public var programSha256: String
+    public var method: String
+    public var testCases: Int
+    public var rtol: Double
+    public var atol: [Double]
+    public var description: String
+    public var verified: [String: JSONValue]
+
+    enum CodingKeys: String, CodingKey {
+        case file
+        case sizeBytes = "size_bytes"
+        case sha256
+        case programSha256 = "program_sha256"
+        case method
+        case testCases = "test_cases"
+        case rtol
+        case atol
+        case description
+        case verified
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(file, forKey: .file)
+        try c.encode(sizeBytes, forKey: .sizeBytes)
+        try c.encode(sha256, forKey: .sha256)
+        try c.encode(programSha256, forKey: .programSha256)
+        try c.encode(method, forKey: .method)
+        try c.encode(testCases, forKey: .testCases)
+        try c.encode(rtol, forKey: .rtol)
+        try c.encode(atol, forKey: .atol)
+        try c.encode(description, forKey: .description)
+        try c.encode(verified, forKey: .verified)
     }
 }
 
