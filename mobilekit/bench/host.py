@@ -45,6 +45,29 @@ def host_device() -> dict:
             "ram_mb": ram_mb()}
 
 
+def _check_timing(warmup: int, iters: int, threads: int | None) -> None:
+    """The timing arguments of a host run, refused in one line before anything is read."""
+    if warmup < 0 or iters < 1:
+        raise MobilekitError(f"cannot time {iters} runs after {warmup} warm-up runs",
+                             "use --warmup >= 0 and --iters >= 1")
+    if threads is not None and threads < 1:
+        raise MobilekitError(f"--threads {threads} is not a thread count", "use --threads 1 or more")
+
+
+def _report_head(manifest, threads: int | None, warmup: int, iters: int) -> dict:
+    """What every host report says before it runs: this machine, the artifact, the run's setup."""
+    return {
+        "report_id": f"host-{uuid.uuid4()}",
+        "device": host_device(),
+        "artifact": {"model": manifest.model, "target": manifest.target, "sha256": manifest.sha256,
+                     "precision": manifest.precision,
+                     "quantization": manifest.quantization.scheme if manifest.quantization else None},
+        "config": {"compute_units": manifest.compute_units, "threads": threads, "warmup": warmup,
+                   "iterations": iters, "batch_size": manifest.input.shape[0]},
+        "thermal": None,
+    }
+
+
 def _input(manifest) -> "np.ndarray":  # noqa: F821 - numpy imported lazily
     import numpy as np
 
@@ -120,23 +143,10 @@ def run_artifact(artifact_dir: str | Path, warmup: int = 10, iters: int = 100,
     from mobilekit import __version__
     from mobilekit.collector.wire import DeviceReport
 
-    if warmup < 0 or iters < 1:
-        raise MobilekitError(f"cannot time {iters} runs after {warmup} warm-up runs",
-                             "use --warmup >= 0 and --iters >= 1")
-    if threads is not None and threads < 1:
-        raise MobilekitError(f"--threads {threads} is not a thread count", "use --threads 1 or more")
+    _check_timing(warmup, iters, threads)
     manifest, model_file = read_artifact(artifact_dir)
     x = _input(manifest)
-    report = {
-        "report_id": f"host-{uuid.uuid4()}",
-        "device": host_device(),
-        "artifact": {"model": manifest.model, "target": manifest.target, "sha256": manifest.sha256,
-                     "precision": manifest.precision,
-                     "quantization": manifest.quantization.scheme if manifest.quantization else None},
-        "config": {"compute_units": manifest.compute_units, "threads": threads, "warmup": warmup,
-                   "iterations": iters, "batch_size": manifest.input.shape[0]},
-        "thermal": None,
-    }
+    report = _report_head(manifest, threads, warmup, iters)
     runtime_version = "unknown"
     _preload_runtime(manifest.runtime)
     mem = PeakMemory("cpu")
@@ -194,11 +204,7 @@ def run_stream(artifact_dir: str | Path, clip_dir: str | Path | None = None, war
     from mobilekit import __version__
     from mobilekit.collector.wire import DeviceReport
 
-    if warmup < 0 or iters < 1:
-        raise MobilekitError(f"cannot time {iters} runs after {warmup} warm-up runs",
-                             "use --warmup >= 0 and --iters >= 1")
-    if threads is not None and threads < 1:
-        raise MobilekitError(f"--threads {threads} is not a thread count", "use --threads 1 or more")
+    _check_timing(warmup, iters, threads)
     manifest, _ = read_artifact(artifact_dir)
     if manifest.streaming is None:
         raise MobilekitError(f"{artifact_dir} is a clip artifact, not a streaming one",
@@ -209,17 +215,7 @@ def run_stream(artifact_dir: str | Path, clip_dir: str | Path | None = None, war
         if clip[0].streaming is not None:
             raise MobilekitError(f"{clip_dir} is a streaming artifact, not a clip", "give the clip model's folder")
     spec = manifest.streaming
-    report = {
-        "schema_version": 3,
-        "report_id": f"host-{uuid.uuid4()}",
-        "device": host_device(),
-        "artifact": {"model": manifest.model, "target": manifest.target, "sha256": manifest.sha256,
-                     "precision": manifest.precision,
-                     "quantization": manifest.quantization.scheme if manifest.quantization else None},
-        "config": {"compute_units": manifest.compute_units, "threads": threads, "warmup": warmup,
-                   "iterations": iters, "batch_size": manifest.input.shape[0]},
-        "thermal": None,
-    }
+    report = {"schema_version": 3, **_report_head(manifest, threads, warmup, iters)}
     runtime_version = "unknown"
     _preload_runtime(manifest.runtime)
     mem = PeakMemory("cpu")
