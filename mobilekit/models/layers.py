@@ -15,6 +15,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding of one spatial side: (before, after), the odd one after."""
+    total = max(kernel - (stride if size % stride == 0 else size % stride), 0)
+    return total // 2, total - total // 2
+
+
 _ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU, "hardswish": nn.Hardswish}
 
 

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobilekit.models.layers import ClassificationHeads
+from mobilekit.models.layers import ClassificationHeads, same_padding
 from mobilekit.models.registry import register_model
 
 # stem channels, head channels, stages of (out channels, first-block stride,
@@ -111,12 +111,6 @@ def stream_state_spec(arch: dict, image_size: int, batch: int = 1) -> list[tuple
 def _make_divisible(v: float, divisor: int = 8) -> int:
     out = max(divisor, int(v + divisor / 2) // divisor * divisor)
     return out + divisor if out < 0.9 * v else out
-
-
-def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's 'same' padding of one spatial side: (before, after), the odd one after."""
-    total = max(kernel - (stride if size % stride == 0 else size % stride), 0)
-    return total // 2, total - total // 2
 
 
 def pad_same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:

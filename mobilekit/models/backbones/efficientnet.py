@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 # timm's arch_def for EfficientNet: (block type, repeats, kernel, stride, expansion, out channels)
-_B0_STAGES = [
+B0_STAGES = [
     ("ds", 1, 3, 1, 1, 16),
     ("ir", 2, 3, 2, 6, 24),
     ("ir", 2, 5, 2, 6, 40),
@@ -99,7 +99,7 @@ class EfficientNet(nn.Module):
         self.conv_stem = nn.Conv2d(3, stem, 3, 2, 1, bias=False)
         self.bn1, self.act1 = _bn_act(stem)
         stages, in_ch = [], stem
-        for kind, repeats, k, stride, exp, out in _B0_STAGES:
+        for kind, repeats, k, stride, exp, out in B0_STAGES:
             out_ch = make_divisible(out * width_mult)
             blocks = []
             for i in range(int(math.ceil(repeats * depth_mult))):

