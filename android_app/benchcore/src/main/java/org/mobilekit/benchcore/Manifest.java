@@ -120,6 +120,15 @@ public final class Manifest {
       this.outputs = outputs;
     }
 
+    /** Each input's shape, in call order (copies: a runner may keep them). */
+    public long[][] inputShapes() {
+      long[][] shapes = new long[inputs.size()][];
+      for (int k = 0; k < shapes.length; k++) {
+        shapes[k] = inputs.get(k).shape.clone();
+      }
+      return shapes;
+    }
+
     /** Index of the output called {@code name}, or -1. */
     public int outputIndex(String name) {
       for (int i = 0; i < outputs.size(); i++) {

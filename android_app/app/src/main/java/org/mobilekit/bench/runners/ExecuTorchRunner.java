@@ -65,11 +65,7 @@ public final class ExecuTorchRunner implements CheckingRunner {
     programShapes = new long[files.length][][];
     for (int i = 0; i < files.length; i++) {
       programs[i] = open(files[i], threads);
-      List<Manifest.TensorSpec> inputs = specs.get(i).inputs;
-      programShapes[i] = new long[inputs.size()][];
-      for (int k = 0; k < inputs.size(); k++) {
-        programShapes[i][k] = inputs.get(k).shape.clone();
-      }
+      programShapes[i] = specs.get(i).inputShapes();
     }
   }
 

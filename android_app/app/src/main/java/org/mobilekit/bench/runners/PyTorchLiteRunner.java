@@ -55,11 +55,7 @@ public final class PyTorchLiteRunner implements CheckingRunner {
     programShapes = new long[files.length][][];
     for (int i = 0; i < files.length; i++) {
       programs[i] = LiteModuleLoader.load(files[i].getAbsolutePath());
-      List<Manifest.TensorSpec> inputs = specs.get(i).inputs;
-      programShapes[i] = new long[inputs.size()][];
-      for (int k = 0; k < inputs.size(); k++) {
-        programShapes[i][k] = inputs.get(k).shape.clone();
-      }
+      programShapes[i] = specs.get(i).inputShapes();
     }
   }
 
