@@ -148,10 +148,15 @@ def check_cmd(source: ModelSource, targets, fix, as_written, profile, strict, as
         result = check(what, names, fix=fix, profile=profile, **source.library_kwargs(), on_target=started,
                        as_written=as_written)
         bar.update(1)
+    _finish(result, as_json, strict, profile_rows=20)
+
+
+def _finish(result, as_json: bool, strict: bool, profile_rows: int) -> None:
+    """Print a check's reports (JSON or text); --strict exits 1 unless every one is fully accelerated."""
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        _echo_report(result, profile_rows=20)
+        _echo_report(result, profile_rows=profile_rows)
     if strict and not result.clean:
         bad = [r.target for r in result.reports if r.verdict != "accelerated"]
         click.secho(f"strict: not fully accelerated on {', '.join(bad)}", fg="red", err=True)
@@ -170,14 +175,7 @@ def _check_streaming(source: ModelSource, names, fix, as_written, profile, stric
     src = source.resolve()  # bad input fails here, before any work
     click.echo(f"checking the streaming program(s) of {src.name} on {', '.join(names)} ...", err=True)
     result = check_stream(src, names, state_rank4=state_rank4)
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        _echo_report(result, profile_rows=0)
-    if strict and not result.clean:
-        bad = [r.target for r in result.reports if r.verdict != "accelerated"]
-        click.secho(f"strict: not fully accelerated on {', '.join(bad)}", fg="red", err=True)
-        raise SystemExit(1)
+    _finish(result, as_json, strict, profile_rows=0)
 
 
 def _matrix(names, frames, size, classes, fix, markdown, as_json, out, strict):
