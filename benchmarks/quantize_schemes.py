@@ -5,6 +5,8 @@
     python benchmarks/quantize_schemes.py --targets xnnpack --frames 16 --size 224
     python benchmarks/quantize_schemes.py --targets xnnpack --float-layers 'backbone.blocks.[245].*.conv_dw'
     python benchmarks/quantize_schemes.py --model efficientnet_lite0_frames --size 224 --targets xnnpack,tflite,onnx
+    python benchmarks/quantize_schemes.py --model efficientnet_lite0_frames --frames 2 --size 224 \
+        --targets xnnpack,tflite --schemes int8 --keep-accuracy 0.995 --prefer speed
 
 The real network: `efficientnet_lite0_frames` is EfficientNet-Lite0 with pretrained ImageNet
 weights (mobilekit's [realnet] extra), calibrated and compared on clips made from real
@@ -69,9 +71,15 @@ HEADERS = ["target", "scheme", "size x", "fp32 ms", "quant ms", "latency x", "to
 @click.option("--out", type=click.Path(file_okay=False), help="Keep the artifacts here [default: a temp folder].")
 @click.option("--float-layers", help="Comma-separated module names/globs kept fp32 in the xnnpack and tflite "
                                      "schemes (as `mobilekit quantize --float-layers`).")
+@click.option("--observer", default="histogram", help="Activation observer of the PT2E int8 schemes "
+                                                       "(histogram, minmax, percentile, mse).")
+@click.option("--keep-accuracy", type=float, help="Also quantize each PT2E int8 scheme with this mean-cosine "
+                                                   "floor (mixed precision; a second row, marked '+keep').")
+@click.option("--prefer", type=click.Choice(["accuracy", "speed"]), default="accuracy",
+              help="With --keep-accuracy: 'speed' also keeps in float the ops slower in int8 here (xnnpack).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the rows as JSON.")
 def main(model, checkpoint, frames, size, targets, schemes, calibration, samples, eval_samples, threads,
-         latency_runs, out, float_layers, json_path):
+         latency_runs, out, float_layers, observer, keep_accuracy, prefer, json_path):
     """Quantize one model with every scheme of each target and print size ratio, host latency
     fp32 -> quantized, top-1 agreement and cosine with fp32 (and accuracy where labels fit).
     Untrained zoo models get BatchNorm statistics from random clips; pass --checkpoint for a
@@ -79,6 +87,7 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
     import torch
 
     from converters import convert, resolve_model
+    from converters.backends import get_target
     from converters.quantize import get_scheme, quantize, schemes_for
     from converters.validate import settle_batchnorm
     from mobilekit.commands.options import split_names
@@ -113,20 +122,32 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
         t0 = time.perf_counter()
         base = convert(src, target, root / f"{src.name}-{target}", validate=False)
         click.echo(f"{target}: fp32 converted in {time.perf_counter() - t0:.0f} s", err=True)
+        runs = []
         for scheme in schemes_for(target):
             if keep is not None and scheme not in keep:
                 continue
+            sch = get_scheme(target, scheme)
+            pt2e = sch.float_layers and sch.calibrated  # the schemes --observer and --keep-accuracy apply to
+            options = {"float_layers": kept_fp32 if sch.float_layers else None,
+                       **({"observer": observer} if pt2e else {})}
+            runs.append((scheme, scheme, options))
+            if keep_accuracy is not None and pt2e:
+                speed = prefer == "speed" and get_target(target).profiled  # kernel times: profiled targets only
+                label = f"{scheme} +keep {keep_accuracy}" + (" speed" if speed else "")
+                runs.append((label, scheme, {**options, "keep_accuracy": keep_accuracy,
+                                             "prefer": "speed" if speed else "accuracy"}))
+        for label, scheme, options in runs:
             t0 = time.perf_counter()
             try:
-                art = quantize(src, target, scheme, root / f"{src.name}-{target}-{scheme}", calibration=calibration,
-                               samples=samples, eval_samples=eval_samples, latency_runs=latency_runs,
-                               threads=threads, baseline=base,
-                               float_layers=kept_fp32 if get_scheme(target, scheme).float_layers else None)
+                art = quantize(src, target, scheme, root / f"{src.name}-{target}-{label.replace(' ', '_')}",
+                               calibration=calibration, samples=samples, eval_samples=eval_samples,
+                               latency_runs=latency_runs, threads=threads, baseline=base, **options)
             except MobilekitError as e:
-                click.echo(f"{target} {scheme}: {e}", err=True)
-                rows.append([target, scheme, *(["-"] * (len(HEADERS) - 2))])
-                records.append({"target": target, "scheme": scheme, "error": str(e)})
+                click.echo(f"{target} {label}: {e}", err=True)
+                rows.append([target, label, *(["-"] * (len(HEADERS) - 2))])
+                records.append({"target": target, "scheme": label, "error": str(e)})
                 continue
+            scheme = label
             r = art.manifest["quantization"]["report"]
             for note in art.manifest["conversion"]["notes"]:
                 if note.startswith("photos:") and not records:  # how many clips from how many photos, once
@@ -143,6 +164,16 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
         click.echo(f"target xnnpack int8 <= 0.5x fp32 latency and >= 98% top-1 agreement: "
                    f"{xnn['latency_ratio']:.2f}x, {100 * xnn['top1_agreement']:.1f}%{kept} -> "
                    f"{'met' if ok else 'NOT met'}")
+    if src.name in REAL_NETWORKS:  # issue #20's bar for the PT2E int8 programs on a real network
+        for r in records:
+            if r["target"] in ("xnnpack", "tflite") and r["scheme"].startswith("int8") \
+                    and not r["scheme"].startswith("int8-") and "error" not in r:
+                ok = r["mean_cosine"] >= 0.99 and r["top1_agreement"] >= 0.95
+                kept = len(r.get("mixed", {}).get("kept", []))
+                click.echo(f"target {r['target']} {r['scheme']}: mean cosine >= 0.99 and top-1 agreement >= 95% "
+                           f"on held-out photos: {r['mean_cosine']:.4f}, {100 * r['top1_agreement']:.1f}%"
+                           f"{f' with {kept} op(s) in float' if kept else ''}, {r['latency_ratio']}x fp32 latency "
+                           f"-> {'met' if ok else 'NOT met'}")
     if json_path:
         Path(json_path).write_text(json.dumps({"model": src.name, "input_shape": src.input_shape, "weights": weights,
                                                "threads": threads, "rows": records}, indent=2, default=str))

@@ -178,3 +178,45 @@ def test_kernel_times_from_two_real_profiles(tmp_path, converted):
     assert times["total_int8_ms"] > 0 and times["total_fp32_ms"] > 0
     slow = slower_in_int8(times)
     assert slow == ([mapped[0]["node"]] if mapped[0]["ratio"] > 1 else [])
+
+
+def test_relu6_output_is_observed_after_its_clamp():
+    """conv -> ReLU6: one int8 range, within the clamp's [0, 6], and no quantize between conv and clamp
+    (XNNPACKQuantizer alone shares the conv's pre-clamp range with the clamp's output)."""
+    from torch import nn
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU6(), nn.Conv2d(8, 4, 1)).eval()
+    with torch.no_grad():
+        model[0].bias.fill_(-2.0)  # most pre-clamp values negative: the range the clamp throws away
+    x = [(torch.randn(1, 3, 16, 16) * 3).numpy() for _ in range(4)]
+    _, prepared, _ = prepare_graph(model, torch.from_numpy(x[0]), xnnpack_quantizer("int8"), x)
+    with torch.no_grad():
+        conv = convert_pt2e(prepared)
+    clamp = next(n for n in conv.graph.nodes if n.target == torch.ops.aten.hardtanh.default)
+    assert clamp.args[0].target == torch.ops.aten.conv2d.default  # the conv's output is not quantized
+    q = next(iter(clamp.users))
+    scale, zero = q.args[1], q.args[2]
+    low, high = (-128 - zero) * scale, (127 - zero) * scale
+    # The clamp's own range: no negative codes (the conv's output reaches -10 here), none above 6.
+    assert -0.05 <= low <= 0.0 and 1.0 <= high <= 6.05, (low, high)
+
+
+def test_float_gains_point_at_the_broken_layer(converted):
+    """What each op's float recovers at the logits: the broken conv most, and it repairs them."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    from converters.quantize.explain import float_gains
+
+    model = BrokenNet().eval()
+    cal = clips(8, 1)
+    _, prepared, _ = prepare_graph(model, torch.from_numpy(clips(1, 9)[0]), xnnpack_quantizer("int8"), cal)
+    with torch.no_grad():
+        unfolded = convert_pt2e(prepared, fold_quantize=False)
+        reference = [[o.numpy() for o in model(torch.from_numpy(c))] for c in clips(4, 2)]
+    rows = layer_errors(*converted, clips(4, 2))
+    gains = float_gains(unfolded, [r["node"] for r in rows], clips(4, 2), reference)
+    best = max(gains, key=gains.get)
+    assert next(r["module"] for r in rows if r["node"] == best) == "b"
+    assert gains[best] > 0.05 and all(v < gains[best] / 5 for k, v in gains.items() if k != best), gains

@@ -117,7 +117,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
              on_stage: Callable[[str], None] | None = None, check_data: str | None = None,
              check_samples: int = 4, check_set: bool = True, explain: bool = False,
              observer: str = DEFAULT_OBSERVER, keep_accuracy: float | None = None,
-             prefer: str = "accuracy", profile_runs: int = 10) -> Artifact:
+             prefer: str = "accuracy", profile_runs: int = 10,
+             qat: Callable[[torch.fx.GraphModule], None] | None = None) -> Artifact:
     """Quantize a model for `target` with `scheme` and write `out_dir/model.<ext>` + manifest.json.
 
     What to quantize: as for `converters.convert` (zoo name, nn.Module, `checkpoint`, `module`).
@@ -150,6 +151,10 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     clips) keeps the most harmful ops in float until it is met, and `prefer="speed"` also those
     whose int8 kernel is slower here (mixed.py), under `report["mixed"]`. A floor that even
     the fp32 artifact misses on the host runtime is refused before anything is written.
+
+    `qat`: quantization-aware fine-tuning of the fake-quantized graph, for the static PT2E
+    schemes (converters/quantize/qat.py builds it; pt2e.prepare_graph calls it); what it
+    records in its `report` attribute goes under `report["qat"]`.
     """
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
@@ -211,7 +216,7 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
             job = QuantJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt, scheme=sch,
                            path=file, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
                            calibration=data.calibration.clips, float_layers=list(float_layers or []),
-                           observer=observer)
+                           observer=observer, qat=qat)
             t0 = time.perf_counter()
             analysis: dict = {}
             try:
@@ -250,6 +255,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
             if observer != DEFAULT_OBSERVER or analyse:
                 report["observer"] = observer
             report.update(analysis)
+            if qat is not None:
+                report["qat"] = dict(getattr(qat, "report", None) or {})
             if "mixed" in report:
                 report["mixed"]["runtime_mean_cosine"] = report.get("mean_cosine")
                 met = report["mixed"]["simulated_floor_met"]
@@ -343,8 +350,14 @@ def _analyse(job: QuantJob, baseline: Path, model: nn.Module, data: CalibrationD
     clips = job.calibration[:EXPLAIN_CLIPS]
     graph, prepared, _ = prepare_graph(qmodel, job.example_input, quantizer, job.calibration, job.float_layers)
     with torch.no_grad():
+        unfolded = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)  # for float_gains
         converted = convert_pt2e(prepared)
     errors = ex.layer_errors(graph, converted, clips)
+    # Rank by what each op's float recovers at the logits (calibration clips), then by its own noise.
+    gains = ex.float_gains(unfolded, [e["node"] for e in errors], clips, eager_outputs(model, clips))
+    for e in errors:
+        e["float_gain"] = round(gains.get(e["node"], 0.0), 6)
+    errors.sort(key=lambda e: -e["float_gain"])
     out: dict = {}
     times = None
     make_partitioner = _partitioner(job.target)
@@ -369,8 +382,8 @@ def _analyse(job: QuantJob, baseline: Path, model: nn.Module, data: CalibrationD
     tries: list[dict] = []
     kept = always
     if keep_floor is not None:
-        kept, tries = choose(build, [e["node"] for e in errors if e["node"] not in always], held, reference,
-                             keep_floor, always)
+        ranking = [e["node"] for e in errors if e["node"] not in always]
+        kept, tries = choose(build, ranking, held, reference, keep_floor, always)
     elif always:
         got = agreement(reference, outputs_of(build(always), held))
         tries = [{"kept": len(always), "mean_cosine": round(got["mean_cosine"], 6),

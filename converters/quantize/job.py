@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -30,6 +31,8 @@ class QuantJob:
     float_layers: list[str] = field(default_factory=list)  # module names/globs kept fp32 (PT2E schemes)
     float_nodes: set[str] = field(default_factory=set)     # graph nodes kept fp32 (mixed.py's choice)
     observer: str = "histogram"                            # activation observer (pt2e.OBSERVERS)
+    # Quantization-aware fine-tuning of the fake-quantized graph (qat.py; pt2e.prepare_graph).
+    qat: Callable[[torch.fx.GraphModule], None] | None = None
 
 
 @dataclass

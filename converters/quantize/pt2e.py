@@ -25,6 +25,12 @@ from torch import nn
 from converters.source import model_module_name
 from mobilekit.errors import MobilekitError
 
+_GEMMS = {torch.ops.aten.conv1d.default, torch.ops.aten.conv2d.default, torch.ops.aten.conv3d.default,
+          torch.ops.aten.linear.default}
+_CLAMPS = {torch.ops.aten.hardtanh.default, torch.ops.aten.hardtanh_.default, torch.ops.aten.relu.default,
+           torch.ops.aten.relu_.default}
+
+
 def layer_names(node: torch.fx.Node) -> list[str]:
     """The modules a graph node was traced in, outermost first, as the model names them."""
     names = (model_module_name(path) for path, _type in (node.meta.get("nn_module_stack") or {}).values())
@@ -90,6 +96,9 @@ def _keep_float_nodes(model: torch.fx.GraphModule, names: set[str]) -> None:
     node's output stays annotated only where an annotation that remains shares it by node."""
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, SharedQuantizationSpec
 
+    # A conv fused with its clamp (fuse_clamp_outputs) is one op: the clamp carries its output's quantization.
+    names = set(names) | {user.name for node in model.graph.nodes if node.name in names and len(node.users) == 1
+                          for user in node.users if user.target in _CLAMPS}
     floated: set[torch.fx.Node] = set()
     for node in model.graph.nodes:  # topological: a chain of shared value-moving ops follows its source
         ann = node.meta.get("quantization_annotation")
@@ -115,6 +124,33 @@ def _keep_float_nodes(model: torch.fx.GraphModule, names: set[str]) -> None:
         keep |= more
     for node in floated - keep:
         node.meta["quantization_annotation"] = QuantizationAnnotation(_annotated=True)
+
+
+def fuse_clamp_outputs(model: torch.fx.GraphModule) -> None:
+    """Observe a convolution's or linear's output after its clamp (ReLU6 = hardtanh(0, 6), ReLU).
+
+    XNNPACKQuantizer and litert-torch's quantizer fuse only `relu` into the preceding conv;
+    ReLU6 shares the conv's own output quantization. The int8 range then spans the conv's
+    pre-clamp output (e.g. [-14, 7.4] where ReLU6 keeps [0, 6]): a third of the codes are spent
+    on values the clamp throws away, at every activation of a ReLU6 network. Measured on
+    EfficientNet-Lite0 (ImageNet weights, held-out real photos, 2x224, PyTorch simulation of
+    xnnpack int8): mean logit cosine 0.910 -> 0.993, top-1 agreement 84% -> 94%. Both runtimes fuse the clamp into the kernel
+    (XNNPACK: output_min/max of the convolution; TFLite: a fused RELU6), so the conv's
+    output is never materialised in int8 and needs no quantization of its own."""
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, QuantizationSpec
+
+    for clamp in model.graph.nodes:
+        if clamp.op != "call_function" or clamp.target not in _CLAMPS:
+            continue
+        gemm = clamp.args[0]
+        if not isinstance(gemm, torch.fx.Node) or gemm.target not in _GEMMS or len(gemm.users) != 1:
+            continue
+        ann = gemm.meta.get("quantization_annotation")
+        if ann is None or not isinstance(ann.output_qspec, QuantizationSpec):
+            continue
+        clamp.meta["quantization_annotation"] = QuantizationAnnotation(output_qspec=ann.output_qspec, _annotated=True)
+        gemm.meta["quantization_annotation"] = QuantizationAnnotation(input_qspec_map=ann.input_qspec_map,
+                                                                      _annotated=True)
 
 
 OBSERVERS = {
@@ -203,13 +239,18 @@ def check_observer(observer: str) -> None:
 
 
 def prepare_graph(model: nn.Module, example_input: torch.Tensor, quantizer, calibration: list[np.ndarray],
-                  float_layers: list[str] | None = None, float_nodes: set[str] | None = None
+                  float_layers: list[str] | None = None, float_nodes: set[str] | None = None,
+                  qat: Callable[[torch.fx.GraphModule], None] | None = None
                   ) -> tuple[torch.fx.GraphModule, torch.fx.GraphModule, list[str]]:
     """(the exported fp32 graph, the observed graph after the calibration clips, the layers
-    kept in float). The fp32 graph is the reference that explain.py compares with."""
+    kept in float). The fp32 graph is the reference that explain.py compares with.
+
+    `qat` (quantization-aware training, converters/quantize/qat.py): the graph is prepared with
+    fake-quant modules (prepare_qat_pt2e; the quantizer must be built for QAT), calibrated once,
+    then `qat(prepared)` fine-tunes it with gradients before it is converted."""
     import copy
 
-    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
 
     matched: set[str] = set()
     if float_layers or float_nodes:
@@ -228,25 +269,29 @@ def prepare_graph(model: nn.Module, example_input: torch.Tensor, quantizer, cali
         # converted graph's (after batch norm), not the raw convolution's.
         _fuse_conv_bn_(graph)
         _fuse_linear_bn_(graph)
-        prepared = prepare_pt2e(copy.deepcopy(graph), quantizer)
+        prepared = (prepare_qat_pt2e if qat is not None else prepare_pt2e)(copy.deepcopy(graph), quantizer)
         for clip in calibration or [example_input.numpy()]:
             prepared(torch.from_numpy(clip))
+    if qat is not None:  # outside no_grad: the hook trains the fake-quantized graph
+        qat(prepared)
     return graph, prepared, sorted(matched)
 
 
 def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer,
                   calibration: list[np.ndarray], fold_quantize: bool = True,
                   float_layers: list[str] | None = None,
-                  float_nodes: set[str] | None = None) -> tuple[torch.fx.GraphModule, list[str]]:
+                  float_nodes: set[str] | None = None,
+                  qat: Callable[[torch.fx.GraphModule], None] | None = None) -> tuple[torch.fx.GraphModule, list[str]]:
     """The model with int8 quantize/dequantize nodes (torchao's prepare_pt2e/convert_pt2e), and
     the layers kept in floating point (those matching `float_layers`, module names or globs).
 
     Static schemes need calibration clips (the observers fix activation ranges from them);
     dynamic schemes still run the example input once so per-channel weight observers see
     the weights. `fold_quantize=False` keeps weights float with their quantize nodes, for
-    converters that fold them themselves (litert-torch)."""
+    converters that fold them themselves (litert-torch). `qat`: see prepare_graph."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    _graph, prepared, matched = prepare_graph(model, example_input, quantizer, calibration, float_layers, float_nodes)
+    _graph, prepared, matched = prepare_graph(model, example_input, quantizer, calibration, float_layers, float_nodes,
+                                              qat)
     with torch.no_grad():
         return convert_pt2e(prepared, fold_quantize=fold_quantize), matched

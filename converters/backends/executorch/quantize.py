@@ -24,18 +24,21 @@ from __future__ import annotations
 import torch
 
 from converters.quantize.job import QuantJob, QuantResult
-from converters.quantize.pt2e import DEFAULT_OBSERVER, extend_quantizer, quantize_pt2e, with_observer
+from converters.quantize.pt2e import (DEFAULT_OBSERVER, extend_quantizer, fuse_clamp_outputs, quantize_pt2e,
+                                     with_observer)
 from mobilekit.models.rewrites import split_silu
 
 SIGMOID_SCALE, SIGMOID_ZERO_POINT = 1.0 / 256, -128
 
 
-def _annotate_sigmoids(model: torch.fx.GraphModule, input_spec) -> None:
+def _annotate_sigmoids(model: torch.fx.GraphModule, input_spec, is_qat: bool = False) -> None:
     """Mark every sigmoid int8 in, int8 out (fixed output range)."""
     from torchao.quantization.pt2e.quantizer import FixedQParamsQuantizationSpec, QuantizationAnnotation
 
+    # QAT's FixedQParamsFakeQuantize asserts a per-tensor qscheme; PTQ keeps the spec it was measured with.
     output_spec = FixedQParamsQuantizationSpec(dtype=torch.int8, scale=SIGMOID_SCALE, zero_point=SIGMOID_ZERO_POINT,
-                                               quant_min=-128, quant_max=127)
+                                               quant_min=-128, quant_max=127,
+                                               qscheme=torch.per_tensor_affine if is_qat else None)
     for node in model.graph.nodes:
         if node.op == "call_function" and node.target == torch.ops.aten.sigmoid.default \
                 and "quantization_annotation" not in node.meta:
@@ -85,7 +88,7 @@ def _annotate_passthrough(model: torch.fx.GraphModule, input_spec) -> None:
             quantized.add(node)
 
 
-def xnnpack_quantizer(scheme: str, observer: str = DEFAULT_OBSERVER):
+def xnnpack_quantizer(scheme: str, observer: str = DEFAULT_OBSERVER, is_qat: bool = False):
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -95,11 +98,12 @@ def xnnpack_quantizer(scheme: str, observer: str = DEFAULT_OBSERVER):
     if scheme != "int8":
         base.set_module_type(torch.nn.Linear, get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
         return base
-    config = with_observer(get_symmetric_quantization_config(is_per_channel=True), observer)
+    config = with_observer(get_symmetric_quantization_config(is_per_channel=True, is_qat=is_qat), observer)
     base.set_global(config)
 
     def also(model: torch.fx.GraphModule) -> None:  # what XNNPACKQuantizer leaves fp32 in 1.5.1
-        _annotate_sigmoids(model, config.input_activation)
+        fuse_clamp_outputs(model)
+        _annotate_sigmoids(model, config.input_activation, is_qat)
         _annotate_passthrough(model, config.input_activation)
 
     return extend_quantizer(base, also)
@@ -131,7 +135,7 @@ def pt2e_setup(job: QuantJob):
     explain.py and mixed.py to prepare the same graph."""
     if job.scheme.name == "int8":
         split_silu(job.model)  # x * sigmoid(x): both halves have int8 kernels
-    return job.model, xnnpack_quantizer(job.scheme.name, job.observer)
+    return job.model, xnnpack_quantizer(job.scheme.name, job.observer, is_qat=job.qat is not None)
 
 
 def program_partitioner(job: QuantJob):
@@ -147,7 +151,7 @@ def quantize(job: QuantJob) -> QuantResult:
     notes = []
     model, quantizer = pt2e_setup(job)
     quantized, kept = quantize_pt2e(model, job.example_input, quantizer, job.calibration,
-                                    float_layers=job.float_layers, float_nodes=job.float_nodes)
+                                    float_layers=job.float_layers, float_nodes=job.float_nodes, qat=job.qat)
     if job.scheme.name == "int8-dynamic":
         notes.append("dynamic int8 on Linear layers only; convolutions stay fp32 (whole-model dynamic "
                      "quantization fails on the 5-D input in ExecuTorch 1.5.1)")

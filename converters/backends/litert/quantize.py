@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from converters.quantize.job import QuantJob, QuantResult
-from converters.quantize.pt2e import quantize_pt2e
+from converters.quantize.pt2e import extend_quantizer, fuse_clamp_outputs, quantize_pt2e, with_observer
 
 
 def _io_params(path) -> dict | None:
@@ -33,20 +33,36 @@ def _io_params(path) -> dict | None:
     return {"inputs": [describe(d) for d in inputs], "outputs": [describe(d) for d in outputs]}
 
 
+def _base_quantizer(job: QuantJob):
+    """litert-torch's own quantizer (what litert_torch.convert is told the graph was quantized with)."""
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+
+    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=job.scheme.name == "int8-dynamic",
+                                               is_qat=job.qat is not None)
+    return PT2EQuantizer().set_global(with_observer(config, job.observer))
+
+
+def pt2e_setup(job: QuantJob):
+    """(the model as the quantizer sees it, the quantizer): what quantize() annotates, for
+    explain.py and mixed.py to prepare the same graph. Static int8 observes each conv's
+    output after its ReLU6, as the TFLite kernel computes it (pt2e.fuse_clamp_outputs)."""
+    base = _base_quantizer(job)
+    if job.scheme.name != "int8":
+        return job.model, base
+    return job.model, extend_quantizer(base, fuse_clamp_outputs)
+
+
 def quantize(job: QuantJob) -> QuantResult:
     import litert_torch
-    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
     from litert_torch.quantize.quant_config import QuantConfig
 
-    dynamic = job.scheme.name == "int8-dynamic"
-    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True,
-                                                                              is_dynamic=dynamic))
+    model, quantizer = pt2e_setup(job)
     # litert-torch folds the quantize nodes itself when it lowers them to TFLite kernels.
-    quantized, kept = quantize_pt2e(job.model, job.example_input, quantizer, job.calibration, fold_quantize=False,
-                                    float_layers=job.float_layers)
+    quantized, kept = quantize_pt2e(model, job.example_input, quantizer, job.calibration, fold_quantize=False,
+                                    float_layers=job.float_layers, float_nodes=job.float_nodes, qat=job.qat)
     with torch.no_grad():
         edge_model = litert_torch.convert(quantized, sample_kwargs={job.input_name: job.example_input},
-                                          quant_config=QuantConfig(pt2e_quantizer=quantizer))
+                                          quant_config=QuantConfig(pt2e_quantizer=_base_quantizer(job)))
     edge_model.export(str(job.path))
     io = _io_params(job.path)
     notes = []
