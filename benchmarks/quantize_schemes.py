@@ -77,9 +77,11 @@ HEADERS = ["target", "scheme", "size x", "fp32 ms", "quant ms", "latency x", "to
                                                    "floor (mixed precision; a second row, marked '+keep').")
 @click.option("--prefer", type=click.Choice(["accuracy", "speed"]), default="accuracy",
               help="With --keep-accuracy: 'speed' also keeps in float the ops slower in int8 here (xnnpack).")
+@click.option("--without-bias-correction", is_flag=True,
+              help="Also quantize each PT2E int8 scheme without bias correction (a row marked '-bc').")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the rows as JSON.")
 def main(model, checkpoint, frames, size, targets, schemes, calibration, samples, eval_samples, threads,
-         latency_runs, out, float_layers, observer, keep_accuracy, prefer, json_path):
+         latency_runs, out, float_layers, observer, keep_accuracy, prefer, without_bias_correction, json_path):
     """Quantize one model with every scheme of each target and print size ratio, host latency
     fp32 -> quantized, top-1 agreement and cosine with fp32 (and accuracy where labels fit).
     Untrained zoo models get BatchNorm statistics from random clips; pass --checkpoint for a
@@ -131,6 +133,8 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
             options = {"float_layers": kept_fp32 if sch.float_layers else None,
                        **({"observer": observer} if pt2e else {})}
             runs.append((scheme, scheme, options))
+            if without_bias_correction and pt2e:
+                runs.append((f"{scheme} -bc", scheme, {**options, "bias_correction": False}))
             if keep_accuracy is not None and pt2e:
                 speed = prefer == "speed" and get_target(target).profiled  # kernel times: profiled targets only
                 label = f"{scheme} +keep {keep_accuracy}" + (" speed" if speed else "")
@@ -167,7 +171,7 @@ def main(model, checkpoint, frames, size, targets, schemes, calibration, samples
     if src.name in REAL_NETWORKS:  # issue #20's bar for the PT2E int8 programs on a real network
         for r in records:
             if r["target"] in ("xnnpack", "tflite") and r["scheme"].startswith("int8") \
-                    and not r["scheme"].startswith("int8-") and "error" not in r:
+                    and not r["scheme"].startswith(("int8-", "int8 -bc")) and "error" not in r:
                 ok = r["mean_cosine"] >= 0.99 and r["top1_agreement"] >= 0.95
                 kept = len(r.get("mixed", {}).get("kept", []))
                 click.echo(f"target {r['target']} {r['scheme']}: mean cosine >= 0.99 and top-1 agreement >= 95% "

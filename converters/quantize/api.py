@@ -118,7 +118,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
              check_samples: int = 4, check_set: bool = True, explain: bool = False,
              observer: str = DEFAULT_OBSERVER, keep_accuracy: float | None = None,
              prefer: str = "accuracy", profile_runs: int = 10,
-             qat: Callable[[torch.fx.GraphModule], None] | None = None) -> Artifact:
+             qat: Callable[[torch.fx.GraphModule], None] | None = None,
+             bias_correction: bool = True) -> Artifact:
     """Quantize a model for `target` with `scheme` and write `out_dir/model.<ext>` + manifest.json.
 
     What to quantize: as for `converters.convert` (zoo name, nn.Module, `checkpoint`, `module`).
@@ -155,6 +156,10 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     `qat`: quantization-aware fine-tuning of the fake-quantized graph, for the static PT2E
     schemes (converters/quantize/qat.py builds it; pt2e.prepare_graph calls it); what it
     records in its `report` attribute goes under `report["qat"]`.
+
+    `bias_correction` (static PT2E int8 schemes, not after QAT): each conv's and linear's bias
+    absorbs the mean shift int8 puts on its output, measured on calibration clips
+    (pt2e.correct_bias); `report["bias_correction"]` says whether it ran.
     """
     stage = on_stage or (lambda _s: None)
     tgt = get_target(target)
@@ -216,7 +221,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
             job = QuantJob(model=copy.deepcopy(model), example_input=src.example_input, target=tgt, scheme=sch,
                            path=file, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
                            calibration=data.calibration.clips, float_layers=list(float_layers or []),
-                           observer=observer, qat=qat)
+                           observer=observer, qat=qat,
+                           bias_correction=bool(bias_correction and qat is None and sch.calibrated and _setup(tgt)))
             t0 = time.perf_counter()
             analysis: dict = {}
             try:
@@ -255,6 +261,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
             if observer != DEFAULT_OBSERVER or analyse:
                 report["observer"] = observer
             report.update(analysis)
+            if sch.calibrated and _setup(tgt):
+                report["bias_correction"] = job.bias_correction
             if qat is not None:
                 report["qat"] = dict(getattr(qat, "report", None) or {})
             if "mixed" in report:
@@ -343,7 +351,7 @@ def _analyse(job: QuantJob, baseline: Path, model: nn.Module, data: CalibrationD
 
     from converters.quantize import explain as ex
     from converters.quantize.mixed import keep_accuracy as choose, outputs_of
-    from converters.quantize.pt2e import prepare_graph
+    from converters.quantize.pt2e import convert_graph, prepare_graph, set_biases
 
     setup = _setup(job.target)
     qmodel, quantizer = setup(job)
@@ -351,10 +359,14 @@ def _analyse(job: QuantJob, baseline: Path, model: nn.Module, data: CalibrationD
     graph, prepared, _ = prepare_graph(qmodel, job.example_input, quantizer, job.calibration, job.float_layers)
     with torch.no_grad():
         unfolded = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)  # for float_gains
-        converted = convert_pt2e(prepared)
+    converted = convert_graph(graph, prepared, job.calibration, bias_correction=job.bias_correction)
+    corrected = converted.meta.get("corrected_biases", {})
+    params = {**dict(unfolded.named_parameters()), **dict(unfolded.named_buffers())}
+    uncorrected = {k: params[k].detach().clone() for k in corrected if k in params}
+    set_biases(unfolded, corrected)
     errors = ex.layer_errors(graph, converted, clips)
     # Rank by what each op's float recovers at the logits (calibration clips), then by its own noise.
-    gains = ex.float_gains(unfolded, [e["node"] for e in errors], clips, eager_outputs(model, clips))
+    gains = ex.float_gains(unfolded, [e["node"] for e in errors], clips, eager_outputs(model, clips), uncorrected)
     for e in errors:
         e["float_gain"] = round(gains.get(e["node"], 0.0), 6)
     errors.sort(key=lambda e: -e["float_gain"])
@@ -372,9 +384,8 @@ def _analyse(job: QuantJob, baseline: Path, model: nn.Module, data: CalibrationD
     always = set(ex.slower_in_int8(times)) if prefer == "speed" and times else set()
 
     def build(nodes: set[str]) -> torch.fx.GraphModule:
-        _g, p, _ = prepare_graph(qmodel, job.example_input, quantizer, job.calibration, job.float_layers, nodes)
-        with torch.no_grad():
-            return convert_pt2e(p)
+        g, p, _ = prepare_graph(qmodel, job.example_input, quantizer, job.calibration, job.float_layers, nodes)
+        return convert_graph(g, p, job.calibration, bias_correction=job.bias_correction)
 
     held = data.held_out.clips
     reference = eager_outputs(model, held)

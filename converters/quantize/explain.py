@@ -115,7 +115,8 @@ def layer_errors(graph: torch.fx.GraphModule, converted: torch.fx.GraphModule, c
 
 
 def float_gains(unfolded: torch.fx.GraphModule, nodes: list[str], clips: list[np.ndarray],
-                reference: list[list[np.ndarray]]) -> dict[str, float]:
+                reference: list[list[np.ndarray]], float_biases: dict[str, torch.Tensor] | None = None
+                ) -> dict[str, float]:
     """For each op in `nodes`: how much the mean logit cosine with fp32 (`reference`, on `clips`)
     rises when that op alone computes in float, everything else int8 as converted.
 
@@ -125,10 +126,14 @@ def float_gains(unfolded: torch.fx.GraphModule, nodes: list[str], clips: list[np
     `unfolded` is the converted graph with fold_quantize=False, so every quantized input edge
     is dequantize(quantize(v)) with v in float: an op computes in float when its inputs bypass
     that pair (a weight, its fp32 value; an activation, its producer's output), while its
-    consumers still quantize its output, as a float op in the artifact (pt2e float_nodes)."""
+    consumers still quantize its output, as a float op in the artifact (pt2e float_nodes).
+    `float_biases` ({bias attribute: value}): the biases before bias correction, which a float
+    op gets back (its correction was for its own int8 error)."""
     from converters.quantize.report import agreement
 
     by_name = {n.name: n for n in unfolded.graph.nodes}
+    params = {**dict(unfolded.named_parameters()), **dict(unfolded.named_buffers())}
+    float_biases = float_biases or {}
 
     def bypasses(node: torch.fx.Node) -> list[tuple[torch.fx.Node, torch.fx.Node]]:
         out = []
@@ -153,13 +158,20 @@ def float_gains(unfolded: torch.fx.GraphModule, nodes: list[str], clips: list[np
         pairs = bypasses(node) if node is not None else []
         if not pairs:
             continue
+        bias = node.args[2] if len(node.args) > 2 and isinstance(node.args[2], torch.fx.Node) else None
+        restore = bias.target if bias is not None and bias.target in float_biases else None
+        saved = params[restore].detach().clone() if restore else None
         for dq, value in pairs:
             node.replace_input_with(dq, value)
+        if restore:
+            params[restore].data.copy_(float_biases[restore])
         try:
             gains[name] = cosine() - base
         finally:
             for dq, value in pairs:
                 node.replace_input_with(value, dq)
+            if restore:
+                params[restore].data.copy_(saved)
     unfolded.recompile()
     return gains
 

@@ -31,6 +31,7 @@ class QuantJob:
     float_layers: list[str] = field(default_factory=list)  # module names/globs kept fp32 (PT2E schemes)
     float_nodes: set[str] = field(default_factory=set)     # graph nodes kept fp32 (mixed.py's choice)
     observer: str = "histogram"                            # activation observer (pt2e.OBSERVERS)
+    bias_correction: bool = False                          # pt2e.correct_bias after converting (static PT2E int8)
     # Quantization-aware fine-tuning of the fake-quantized graph (qat.py; pt2e.prepare_graph).
     qat: Callable[[torch.fx.GraphModule], None] | None = None
 

@@ -153,6 +153,110 @@ def fuse_clamp_outputs(model: torch.fx.GraphModule) -> None:
                                                                       _annotated=True)
 
 
+def _gemms_by_module(graph: torch.fx.GraphModule) -> dict[str, torch.fx.Node]:
+    """Each conv/linear node under the module it was traced in (modules called once only):
+    prepare/convert may rename nodes, the module path stays."""
+    seen: dict[str, list[torch.fx.Node]] = {}
+    for n in graph.graph.nodes:
+        if n.op == "call_function" and n.target in _GEMMS and layer_names(n):
+            seen.setdefault(layer_names(n)[-1], []).append(n)
+    return {k: v[0] for k, v in seen.items() if len(v) == 1}
+
+
+def _lockstep(graph: torch.fx.GraphModule, clips: list[np.ndarray],
+              at_node: Callable[[torch.fx.Node, list], list | None]) -> None:
+    """Run `graph` on every clip node by node, all clips in step; after each node,
+    `at_node(node, outputs)` sees its output for every clip and may replace them (a list).
+    Values are freed after their last use, as torch.fx.Interpreter.run does."""
+    runs = [torch.fx.Interpreter(graph) for _ in clips]
+    for run, clip in zip(runs, clips):
+        run.env, run.args_iter = {}, iter([torch.from_numpy(clip)])
+    last_uses = runs[0].user_to_last_uses
+    with torch.no_grad():
+        for node in graph.graph.nodes:
+            if node.op == "output":
+                break
+            outs = [run.run_node(node) for run in runs]
+            replaced = at_node(node, outs)
+            outs = outs if replaced is None else replaced
+            for run, out in zip(runs, outs):
+                run.env[node] = out
+                for dead in last_uses.get(node, []):
+                    del run.env[dead]
+
+
+def _channel_mean(node: torch.fx.Node, outs: list) -> torch.Tensor:
+    """Per output channel (dim 1 of a conv, the last of a linear), the mean over all clips."""
+    channel = -1 if node.target == torch.ops.aten.linear.default else 1
+    return torch.stack([o.detach().float().movedim(channel, 0).flatten(1).mean(1) for o in outs]).mean(0)
+
+
+BIAS_CORRECTION_CLIPS = 8
+
+
+def correct_bias(reference: torch.fx.GraphModule, converted: torch.fx.GraphModule,
+                 clips: list[np.ndarray]) -> dict[str, torch.Tensor]:
+    """Empirical bias correction (Nagel et al. 2019, "Data-Free Quantization", Sec. 4.2, with
+    data): rounding weights and activations to int8 shifts the mean of each conv's and linear's
+    output per channel; its bias absorbs the shift for free. Layer by layer in graph order, each
+    on the outputs of the layers already corrected (one pass: all clips run in step, and each
+    layer's output is corrected before its consumers run), the bias moves by the converted
+    graph's channel means minus the fp32 graph's (`reference`, the graph it was prepared from)
+    over `clips`. Correcting all layers at once from one uncorrected pass diverged on
+    EfficientNet-Lite0 (each correction changes the next layer's inputs); in order it took
+    xnnpack int8's mean cosine on held-out photos from 0.993 to 0.996 (2x224, measured).
+    Returns {bias attribute: corrected value}."""
+    params = {**dict(converted.named_parameters()), **dict(converted.named_buffers())}
+    ref_nodes = {n: k for k, n in _gemms_by_module(reference).items()}
+    gemms = {n: k for k, n in _gemms_by_module(converted).items()
+             if k in ref_nodes.values() and len(n.args) > 2 and isinstance(n.args[2], torch.fx.Node)
+             and n.args[2].target in params}
+    want: dict[str, torch.Tensor] = {}
+
+    def record(node, outs):
+        if node in ref_nodes:
+            want[ref_nodes[node]] = _channel_mean(node, outs)
+
+    _lockstep(reference, clips, record)
+    corrected: dict[str, torch.Tensor] = {}
+
+    def correct(node, outs):
+        if node not in gemms:
+            return None
+        bias = params[node.args[2].target]
+        shift = _channel_mean(node, outs) - want[gemms[node]]
+        if shift.shape != bias.shape:
+            return None
+        bias.data -= shift.to(bias.dtype)
+        corrected[node.args[2].target] = bias.detach().clone()
+        view = [1] * outs[0].dim()
+        view[-1 if node.target == torch.ops.aten.linear.default else 1] = -1
+        return [o - shift.view(view).to(o.dtype) for o in outs]  # what the corrected bias gives
+
+    _lockstep(converted, clips, correct)
+    return corrected
+
+
+def set_biases(graph: torch.fx.GraphModule, biases: dict[str, torch.Tensor]) -> None:
+    """Copy corrected biases (correct_bias) into another conversion of the same prepared graph."""
+    params = {**dict(graph.named_parameters()), **dict(graph.named_buffers())}
+    for name, value in biases.items():
+        if name in params and params[name].shape == value.shape:
+            params[name].data.copy_(value)
+
+
+def convert_graph(reference: torch.fx.GraphModule, prepared: torch.fx.GraphModule, calibration: list[np.ndarray],
+                  fold_quantize: bool = True, bias_correction: bool = False) -> torch.fx.GraphModule:
+    """convert_pt2e, then (bias_correction) correct_bias on the first calibration clips."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    with torch.no_grad():
+        converted = convert_pt2e(prepared, fold_quantize=fold_quantize)
+    if bias_correction and calibration:
+        converted.meta["corrected_biases"] = correct_bias(reference, converted, calibration[:BIAS_CORRECTION_CLIPS])
+    return converted
+
+
 OBSERVERS = {
     "histogram": "torch's HistogramObserver: the range of least L2 error over a histogram (the quantizers' default)",
     "minmax": "the observed minimum and maximum (every outlier kept)",
@@ -281,17 +385,16 @@ def quantize_pt2e(model: nn.Module, example_input: torch.Tensor, quantizer,
                   calibration: list[np.ndarray], fold_quantize: bool = True,
                   float_layers: list[str] | None = None,
                   float_nodes: set[str] | None = None,
-                  qat: Callable[[torch.fx.GraphModule], None] | None = None) -> tuple[torch.fx.GraphModule, list[str]]:
+                  qat: Callable[[torch.fx.GraphModule], None] | None = None,
+                  bias_correction: bool = False) -> tuple[torch.fx.GraphModule, list[str]]:
     """The model with int8 quantize/dequantize nodes (torchao's prepare_pt2e/convert_pt2e), and
     the layers kept in floating point (those matching `float_layers`, module names or globs).
 
     Static schemes need calibration clips (the observers fix activation ranges from them);
     dynamic schemes still run the example input once so per-channel weight observers see
     the weights. `fold_quantize=False` keeps weights float with their quantize nodes, for
-    converters that fold them themselves (litert-torch). `qat`: see prepare_graph."""
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
-
-    _graph, prepared, matched = prepare_graph(model, example_input, quantizer, calibration, float_layers, float_nodes,
-                                              qat)
-    with torch.no_grad():
-        return convert_pt2e(prepared, fold_quantize=fold_quantize), matched
+    converters that fold them themselves (litert-torch). `qat`: see prepare_graph.
+    `bias_correction`: correct_bias on the calibration clips after converting."""
+    graph, prepared, matched = prepare_graph(model, example_input, quantizer, calibration, float_layers, float_nodes,
+                                             qat)
+    return convert_graph(graph, prepared, calibration, fold_quantize, bias_correction), matched

@@ -75,10 +75,14 @@ def _float_layer_targets() -> list[str]:
 @click.option("--prefer", type=click.Choice(["accuracy", "speed"]), default="accuracy", show_default=True,
               help="speed: also keep in float the layers whose int8 kernel is slower than fp32 in this host's "
                    "ETDump profile (xnnpack).")
+@click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
+              help="Static PT2E int8 (xnnpack, tflite): shift each conv's and linear's bias by the mean error "
+                   "int8 puts on its output, measured on calibration clips.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @check_set_options()
 def quantize_cmd(source: ModelSource, target, scheme, calibration, samples, eval_samples, out, latency_runs,
-                 threads, float_layers, explain, observer, keep_accuracy, prefer, as_json, check_set_kwargs):
+                 threads, float_layers, explain, observer, keep_accuracy, prefer, bias_correction, as_json,
+                 check_set_kwargs):
     """Quantize a model for one target and report what it costs.
 
     \b
@@ -119,7 +123,7 @@ def quantize_cmd(source: ModelSource, target, scheme, calibration, samples, eval
                    calibration=calibration, samples=samples, eval_samples=eval_samples,
                    latency_runs=latency_runs, threads=threads, float_layers=split_names(float_layers),
                    on_stage=stage_echo(), explain=explain, observer=observer, keep_accuracy=keep_accuracy,
-                   prefer=prefer, **check_set_kwargs)
+                   prefer=prefer, bias_correction=bias_correction, **check_set_kwargs)
     if as_json:
         click.echo(json.dumps(art.manifest, indent=2))
         return

@@ -151,7 +151,8 @@ def quantize(job: QuantJob) -> QuantResult:
     notes = []
     model, quantizer = pt2e_setup(job)
     quantized, kept = quantize_pt2e(model, job.example_input, quantizer, job.calibration,
-                                    float_layers=job.float_layers, float_nodes=job.float_nodes, qat=job.qat)
+                                    float_layers=job.float_layers, float_nodes=job.float_nodes, qat=job.qat,
+                                    bias_correction=job.bias_correction)
     if job.scheme.name == "int8-dynamic":
         notes.append("dynamic int8 on Linear layers only; convolutions stay fp32 (whole-model dynamic "
                      "quantization fails on the 5-D input in ExecuTorch 1.5.1)")

@@ -59,7 +59,8 @@ def quantize(job: QuantJob) -> QuantResult:
     model, quantizer = pt2e_setup(job)
     # litert-torch folds the quantize nodes itself when it lowers them to TFLite kernels.
     quantized, kept = quantize_pt2e(model, job.example_input, quantizer, job.calibration, fold_quantize=False,
-                                    float_layers=job.float_layers, float_nodes=job.float_nodes, qat=job.qat)
+                                    float_layers=job.float_layers, float_nodes=job.float_nodes, qat=job.qat,
+                                    bias_correction=job.bias_correction)
     with torch.no_grad():
         edge_model = litert_torch.convert(quantized, sample_kwargs={job.input_name: job.example_input},
                                           quant_config=QuantConfig(pt2e_quantizer=_base_quantizer(job)))
