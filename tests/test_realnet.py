@@ -114,13 +114,14 @@ def test_pt2e_int8_of_the_real_network_keeps_its_logits(tmp_path, real_net, targ
     """Static int8 (no mixed precision) on the held-out photos. Before ReLU6 was observed after
     its clamp (pt2e.fuse_clamp_outputs), both were at mean cosine 0.91 here; with it 0.993, and
     with bias correction (the default) 0.995-0.996 (32/32 clips, measured). Without bias
-    correction the cosine is lower on the same clips."""
+    correction the cosine is lower on the same clips (checked on xnnpack)."""
     from converters.quantize import quantize
 
     kw = dict(calibration="photos", samples=16, eval_samples=8, latency_runs=0, threads=1, check_set=False)
     r = quantize(real_net, target, "int8", tmp_path / "q", **kw).manifest["quantization"]["report"]
     assert r["bias_correction"] is True
     assert r["mean_cosine"] >= 0.99 and r["top1_agreement"] >= 0.875, r
-    plain = quantize(real_net, target, "int8", tmp_path / "p", bias_correction=False,
-                     **kw).manifest["quantization"]["report"]
-    assert plain["bias_correction"] is False and plain["mean_cosine"] < r["mean_cosine"], (plain, r)
+    if target == "xnnpack":  # the same correction code serves tflite; once is enough for CI's time
+        plain = quantize(real_net, target, "int8", tmp_path / "p", bias_correction=False,
+                         **kw).manifest["quantization"]["report"]
+        assert plain["bias_correction"] is False and plain["mean_cosine"] < r["mean_cosine"], (plain, r)
