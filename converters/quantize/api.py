@@ -173,7 +173,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
     if prefer not in PREFER:
         raise MobilekitError(f"--prefer {prefer} is not one of {', '.join(PREFER)}", "use --prefer speed or accuracy")
     analyse = explain or keep_accuracy is not None or prefer == "speed"
-    if (analyse or observer != DEFAULT_OBSERVER) and not (sch.float_layers and sch.calibrated and _setup(tgt)):
+    static_pt2e = bool(sch.float_layers and sch.calibrated and _setup(tgt))  # xnnpack, tflite int8
+    if (analyse or observer != DEFAULT_OBSERVER) and not static_pt2e:
         what = "--observer" if not analyse else ("--explain" if explain else
                                                   "--keep-accuracy" if keep_accuracy is not None else "--prefer speed")
         able = [f"{t} int8" for t in _targets_with_float_layers() if _setup(get_target(t))]
@@ -222,7 +223,7 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
                            path=file, baseline=base.file, input_name=INPUT_NAME, output_names=out_names,
                            calibration=data.calibration.clips, float_layers=list(float_layers or []),
                            observer=observer, qat=qat,
-                           bias_correction=bool(bias_correction and qat is None and sch.calibrated and _setup(tgt)))
+                           bias_correction=bias_correction and qat is None and static_pt2e)
             t0 = time.perf_counter()
             analysis: dict = {}
             try:
@@ -261,7 +262,7 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
             if observer != DEFAULT_OBSERVER or analyse:
                 report["observer"] = observer
             report.update(analysis)
-            if sch.calibrated and _setup(tgt):
+            if static_pt2e:
                 report["bias_correction"] = job.bias_correction
             if qat is not None:
                 report["qat"] = dict(getattr(qat, "report", None) or {})
@@ -271,7 +272,8 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
                 if keep_accuracy is not None and not met:
                     data.notes.append(f"--keep-accuracy {keep_accuracy} was not met even with every ranked op in "
                                       "float (PyTorch simulation): the error comes from elsewhere")
-                elif report.get("mean_cosine") is not None and report["mean_cosine"] < keep_accuracy_or(keep_accuracy):
+                elif keep_accuracy is not None and report.get("mean_cosine") is not None \
+                        and report["mean_cosine"] < keep_accuracy:
                     data.notes.append(f"the artifact's mean cosine on the runtime ({report['mean_cosine']:.4f}) is "
                                       f"below --keep-accuracy {keep_accuracy}, which its PyTorch simulation met")
             if data.skipped:
@@ -314,10 +316,6 @@ def quantize(model_or_name: str | nn.Module | SourceModel | None = None, target:
 MIN_CALIBRATION = 16
 
 
-def keep_accuracy_or(floor: float | None) -> float:
-    return floor if floor is not None else 0.0
-
-
 def _setup(tgt: Target):
     """The backend's pt2e_setup(job) -> (model, quantizer), or None where it has none."""
     try:
@@ -351,7 +349,7 @@ def _analyse(job: QuantJob, baseline: Path, model: nn.Module, data: CalibrationD
 
     from converters.quantize import explain as ex
     from converters.quantize.mixed import keep_accuracy as choose, outputs_of
-    from converters.quantize.pt2e import convert_graph, prepare_graph, set_biases
+    from converters.quantize.pt2e import convert_graph, graph_tensors, prepare_graph, set_biases
 
     setup = _setup(job.target)
     qmodel, quantizer = setup(job)
@@ -361,7 +359,7 @@ def _analyse(job: QuantJob, baseline: Path, model: nn.Module, data: CalibrationD
         unfolded = convert_pt2e(copy.deepcopy(prepared), fold_quantize=False)  # for float_gains
     converted = convert_graph(graph, prepared, job.calibration, bias_correction=job.bias_correction)
     corrected = converted.meta.get("corrected_biases", {})
-    params = {**dict(unfolded.named_parameters()), **dict(unfolded.named_buffers())}
+    params = graph_tensors(unfolded)
     uncorrected = {k: params[k].detach().clone() for k in corrected if k in params}
     set_biases(unfolded, corrected)
     errors = ex.layer_errors(graph, converted, clips)
@@ -377,7 +375,8 @@ def _analyse(job: QuantJob, baseline: Path, model: nn.Module, data: CalibrationD
         times = _kernel_times(job, graph, converted, baseline, make_partitioner(job), profile_runs)
     if explain:
         out["explain"] = {"clips": len(clips), "how": "PyTorch simulation of the scheme vs the fp32 graph "
-                          "(torchao numeric debugger); ranked by the noise each op adds",
+                          "(torchao numeric debugger); ranked by what each op's float recovers at the logits "
+                          "(float_gain), then by the noise it adds",
                           "layers": errors, **({"kernel_times": times} if times else {})}
     if keep_floor is None and prefer != "speed":
         return out

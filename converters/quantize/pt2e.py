@@ -134,9 +134,10 @@ def fuse_clamp_outputs(model: torch.fx.GraphModule) -> None:
     pre-clamp output (e.g. [-14, 7.4] where ReLU6 keeps [0, 6]): a third of the codes are spent
     on values the clamp throws away, at every activation of a ReLU6 network. Measured on
     EfficientNet-Lite0 (ImageNet weights, held-out real photos, 2x224, PyTorch simulation of
-    xnnpack int8): mean logit cosine 0.910 -> 0.993, top-1 agreement 84% -> 94%. Both runtimes fuse the clamp into the kernel
-    (XNNPACK: output_min/max of the convolution; TFLite: a fused RELU6), so the conv's
-    output is never materialised in int8 and needs no quantization of its own."""
+    xnnpack int8): mean logit cosine 0.910 -> 0.993, top-1 agreement 84% -> 94%. Both
+    runtimes fuse the clamp into the kernel (XNNPACK: output_min/max of the convolution;
+    TFLite: a fused RELU6), so the conv's output is never materialised in int8 and needs no
+    quantization of its own."""
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, QuantizationSpec
 
     for clamp in model.graph.nodes:
@@ -151,6 +152,12 @@ def fuse_clamp_outputs(model: torch.fx.GraphModule) -> None:
         clamp.meta["quantization_annotation"] = QuantizationAnnotation(output_qspec=ann.output_qspec, _annotated=True)
         gemm.meta["quantization_annotation"] = QuantizationAnnotation(input_qspec_map=ann.input_qspec_map,
                                                                       _annotated=True)
+
+
+def graph_tensors(graph: torch.fx.GraphModule) -> dict[str, torch.Tensor]:
+    """A graph module's parameters and buffers by attribute name (a converted graph keeps
+    biases as either)."""
+    return {**dict(graph.named_parameters()), **dict(graph.named_buffers())}
 
 
 def _gemms_by_module(graph: torch.fx.GraphModule) -> dict[str, torch.fx.Node]:
@@ -206,7 +213,7 @@ def correct_bias(reference: torch.fx.GraphModule, converted: torch.fx.GraphModul
     EfficientNet-Lite0 (each correction changes the next layer's inputs); in order it took
     xnnpack int8's mean cosine on held-out photos from 0.993 to 0.996 (2x224, measured).
     Returns {bias attribute: corrected value}."""
-    params = {**dict(converted.named_parameters()), **dict(converted.named_buffers())}
+    params = graph_tensors(converted)
     ref_nodes = {n: k for k, n in _gemms_by_module(reference).items()}
     gemms = {n: k for k, n in _gemms_by_module(converted).items()
              if k in ref_nodes.values() and len(n.args) > 2 and isinstance(n.args[2], torch.fx.Node)
@@ -239,7 +246,7 @@ def correct_bias(reference: torch.fx.GraphModule, converted: torch.fx.GraphModul
 
 def set_biases(graph: torch.fx.GraphModule, biases: dict[str, torch.Tensor]) -> None:
     """Copy corrected biases (correct_bias) into another conversion of the same prepared graph."""
-    params = {**dict(graph.named_parameters()), **dict(graph.named_buffers())}
+    params = graph_tensors(graph)
     for name, value in biases.items():
         if name in params and params[name].shape == value.shape:
             params[name].data.copy_(value)
